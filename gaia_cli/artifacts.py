@@ -1,0 +1,457 @@
+"""Typed artifacts: the files that flow between gaia's commands.
+
+Every artifact carries a header: `kind` (what it is, e.g. `gaia/labels`), `schema_version` (of that kind's
+layout), `gaia_version`, `command` (the argv that made it), `created` (UTC, ISO 8601) and `inputs` (path and
+sha256 of each input file). JSON artifacts keep the header keys at the top level beside their payload, so a
+person can read and edit them. HDF5 artifacts keep it as a JSON string dataset `/meta/header` (attributes are
+size-limited), one dataset per tensor under `/tensors/`, and any other metadata as JSON string datasets
+under `/meta/`. Nothing is pickled; loading never runs code from a file.
+
+Writes are atomic: a temp file in the destination folder, fsync, then rename. A killed command leaves either
+the old file or the new one, never half of one.
+
+Inputs may be a path, `-` (stdin), or a manifest line `{"kind": ..., "path": ..., "sha256": ...}` (given
+literally, on stdin, or in a file), which resolves to the file it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from gaia_cli import __version__
+from gaia_cli.errors import BadInput
+
+# The kinds this gaia knows, with the newest schema version it writes and reads. A reader refuses a file
+# whose schema_version is newer than the one listed here.
+KINDS: dict[str, int] = {
+    "gaia/labels": 1,
+    "gaia/weights": 1,
+}
+
+HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")
+MANIFEST_KEYS = {"kind", "path", "sha256"}
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+_stdin_cache: bytes | None = None
+
+
+# ------------------------------------------------------------------------------------------- provenance
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class InputRef:
+    """An input file as recorded in a header: the path given (or '-') and the sha256 of its bytes."""
+
+    path: str
+    sha256: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "sha256": self.sha256}
+
+
+def header(kind: str, inputs: list[InputRef] | None = None) -> dict[str, Any]:
+    if kind not in KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}")
+    return {
+        "kind": kind,
+        "schema_version": KINDS[kind],
+        "gaia_version": __version__,
+        "command": ["gaia", *sys.argv[1:]],
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "inputs": [ref.as_dict() for ref in (inputs or [])],
+    }
+
+
+def check_header(meta: Mapping[str, Any], expected: str | tuple[str, ...] | None, source: str) -> str:
+    """Check a header's kind and schema version; return the kind. Raises BadInput naming `source`."""
+    kind = meta.get("kind")
+    if not isinstance(kind, str):
+        raise BadInput("not a gaia artifact (it has no 'kind')", source)
+    wanted = (expected,) if isinstance(expected, str) else expected
+    if wanted and kind not in wanted:
+        raise BadInput(f"is a {kind} artifact, expected {' or '.join(wanted)}", source)
+    if kind not in KINDS:
+        raise BadInput(f"unknown artifact kind {kind!r} (this gaia knows {', '.join(sorted(KINDS))})", source)
+    version = meta.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadInput(f"{kind} artifact has no valid schema_version", source)
+    if version > KINDS[kind]:
+        raise BadInput(
+            f"{kind} schema version {version} was written by a newer gaia "
+            f"({meta.get('gaia_version', '?')}); this gaia {__version__} reads up to {KINDS[kind]}",
+            source,
+        )
+    return kind
+
+
+# ------------------------------------------------------------------------------------------ atomic writes
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Refuse an output path that cannot be written, before any work is done."""
+    out = Path(path)
+    if out.is_dir():
+        raise BadInput("is a directory, expected an output file path", out)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInput(f"output folder {str(parent)!r} does not exist", out)
+    if not os.access(parent, os.W_OK):
+        raise BadInput(f"output folder {str(parent)!r} is not writable", out)
+    return out
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside `path`; on success fsync it and rename it over `path`, else delete it."""
+    out = check_output_path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, out)
+        _fsync_dir(out.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
+    """Open a temp file for writing; it replaces `path` only if the block finishes."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            yield fh
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+
+def _read_stdin() -> bytes:
+    global _stdin_cache
+    if _stdin_cache is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise BadInput("'-' reads from stdin, but stdin is a terminal (pipe a file in)", "-")
+        _stdin_cache = sys.stdin.buffer.read()
+    return _stdin_cache
+
+
+def _read_file(path: str | os.PathLike) -> bytes:
+    p = Path(path)
+    if not p.exists():
+        raise BadInput("no such file", p)
+    if p.is_dir():
+        raise BadInput("is a directory, expected a file", p)
+    try:
+        return p.read_bytes()
+    except PermissionError:
+        raise BadInput("cannot read it: permission denied", p) from None
+    except OSError as exc:
+        raise BadInput(f"cannot read it: {exc.strerror or exc}", p) from None
+
+
+def _as_manifest(data: bytes | str) -> dict[str, Any] | None:
+    """The manifest in `data` if it is exactly one manifest line, else None."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = text.strip()
+    if not text.startswith("{") or "\n" in text or len(text) > 8192:
+        return None
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(obj, dict) and set(obj) == MANIFEST_KEYS and isinstance(obj.get("path"), str):
+        return obj
+    return None
+
+
+def _follow_manifest(manifest: dict[str, Any], source: str) -> Path:
+    target = Path(manifest["path"])
+    if not target.is_file():
+        raise BadInput(f"the manifest names {str(target)!r}, which does not exist", source)
+    if sha256_file(target) != manifest["sha256"]:
+        raise BadInput(f"{str(target)!r} has changed since the manifest was written (sha256 differs)", source)
+    return target
+
+
+@dataclasses.dataclass
+class Input:
+    """One input, resolved: its bytes, a name for messages, and its real path when it is a file."""
+
+    name: str
+    data: bytes
+    path: Path | None
+
+    @property
+    def ref(self) -> InputRef:
+        return InputRef(str(self.path) if self.path else self.name, sha256_bytes(self.data))
+
+
+def read_input(spec: str | os.PathLike) -> Input:
+    """Resolve a path, '-' or a manifest line (literal, on stdin, or in a file) to the bytes it names."""
+    spec = os.fspath(spec)
+    literal = _as_manifest(spec)
+    if literal is not None:
+        target = _follow_manifest(literal, "manifest")
+        return Input(str(target), _read_file(target), target)
+    if spec == "-":
+        data, name, path = _read_stdin(), "<stdin>", None
+    else:
+        data, name, path = _read_file(spec), spec, Path(spec)
+    if data[:8] != HDF5_SIGNATURE:
+        manifest = _as_manifest(data)
+        if manifest is not None:
+            target = _follow_manifest(manifest, name)
+            return Input(str(target), _read_file(target), target)
+    return Input(name, data, path)
+
+
+def resolve_path(spec: str | os.PathLike) -> Path:
+    """Like `read_input`, for inputs that must be a real file on disk (HDF5): return its path."""
+    spec = os.fspath(spec)
+    literal = _as_manifest(spec)
+    if literal is not None:
+        return _follow_manifest(literal, "manifest")
+    if spec == "-":
+        manifest = _as_manifest(_read_stdin())
+        if manifest is None:
+            raise BadInput("stdin does not hold a manifest line naming a file", "-")
+        return _follow_manifest(manifest, "<stdin>")
+    p = Path(spec)
+    if not p.exists():
+        raise BadInput("no such file", p)
+    if p.is_dir():
+        raise BadInput("is a directory, expected a file", p)
+    with open(p, "rb") as fh:
+        head = fh.read(8192)
+    if head[:8] != HDF5_SIGNATURE:
+        manifest = _as_manifest(head)
+        if manifest is not None:
+            return _follow_manifest(manifest, spec)
+    return p
+
+
+def parse_json(data: bytes, name: str) -> Any:
+    """Decode JSON with errors that name the file and say what is wrong."""
+    if not data.strip():
+        raise BadInput("is empty, expected JSON", name)
+    if data[:8] == HDF5_SIGNATURE:
+        raise BadInput("is an HDF5 file, expected JSON", name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"is not UTF-8 text (byte {exc.start}), expected JSON", name) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        at_end = exc.pos >= len(text.rstrip())
+        reason = "truncated JSON" if at_end else "invalid JSON"
+        raise BadInput(f"{reason}: {exc.msg} at line {exc.lineno} column {exc.colno}", name) from None
+
+
+# ------------------------------------------------------------------------------------------ JSON artifacts
+
+
+@dataclasses.dataclass
+class JsonArtifact:
+    kind: str
+    meta: dict[str, Any]  # header keys
+    data: dict[str, Any]  # everything else
+    source: Input
+
+
+def read_json_artifact(spec: str | os.PathLike, kind: str | tuple[str, ...] | None = None) -> JsonArtifact:
+    """Read and check a JSON artifact; `kind` may be one kind, several, or None for any known kind."""
+    src = read_input(spec)
+    obj = parse_json(src.data, src.name)
+    if not isinstance(obj, dict):
+        raise BadInput(f"expected a JSON object, found {type(obj).__name__}", src.name)
+    found = check_header(obj, kind, src.name)
+    meta = {k: obj[k] for k in HEADER_KEYS if k in obj}
+    data = {k: v for k, v in obj.items() if k not in HEADER_KEYS}
+    return JsonArtifact(found, meta, data, src)
+
+
+def json_artifact(kind: str, payload: Mapping[str, Any], inputs: list[InputRef] | None = None) -> dict:
+    """A JSON artifact: header keys first, then the payload."""
+    clash = set(payload) & set(HEADER_KEYS)
+    if clash:
+        raise ValueError(f"payload uses header keys {sorted(clash)}")
+    return {**header(kind, inputs), **payload}
+
+
+# ------------------------------------------------------------------------------------------ HDF5 artifacts
+
+
+def _h5py():
+    import h5py
+
+    return h5py
+
+
+def manifest(kind: str, path: str | os.PathLike) -> dict[str, str]:
+    p = Path(path).resolve()
+    return {"kind": kind, "path": str(p), "sha256": sha256_file(p)}
+
+
+def write_h5(
+    path: str | os.PathLike,
+    kind: str,
+    tensors: Mapping[str, Any],
+    meta: Mapping[str, Any] | None = None,
+    inputs: list[InputRef] | None = None,
+) -> dict[str, str]:
+    """Write an HDF5 artifact atomically and return its manifest.
+
+    `tensors` maps names (state-dict keys) to torch tensors or numpy arrays; each becomes one dataset.
+    bfloat16 is stored as float32 with the original dtype kept in the dataset's `dtype` attribute.
+    `meta` maps names to JSON-serialisable values, each stored as a JSON string dataset under /meta/.
+    """
+    h5py = _h5py()
+    import numpy as np
+
+    meta = dict(meta or {})
+    if "header" in meta:
+        raise ValueError("'header' is reserved")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["kind"] = kind
+            f.attrs["schema_version"] = KINDS[kind]
+            strings = f.create_group("meta")
+            for name, value in {"header": header(kind, inputs), **meta}.items():
+                strings.create_dataset(name, data=json.dumps(value), dtype=h5py.string_dtype("utf-8"))
+            group = f.create_group("tensors")
+            for name, value in tensors.items():
+                original = None
+                if hasattr(value, "detach"):  # a torch tensor
+                    original = str(value.dtype).removeprefix("torch.")
+                    value = value.detach().cpu()
+                    if original == "bfloat16":
+                        value = value.float()
+                    value = value.numpy()
+                arr = np.ascontiguousarray(value)
+                ds = group.create_dataset(name, data=arr)
+                if original and original != str(arr.dtype):
+                    ds.attrs["dtype"] = original
+    return manifest(kind, path)
+
+
+class H5Artifact:
+    """A read-only HDF5 artifact. Use as a context manager; tensors are read on demand."""
+
+    def __init__(self, spec: str | os.PathLike, kind: str | tuple[str, ...] | None = None):
+        self.path = resolve_path(spec)
+        h5py = _h5py()
+        with open(self.path, "rb") as fh:
+            if fh.read(8) != HDF5_SIGNATURE:
+                raise BadInput("is not an HDF5 file", self.path)
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise BadInput(f"corrupt HDF5 file ({exc})", self.path) from None
+        try:
+            self.header = self.meta("header")
+        except BadInput:
+            self._file.close()
+            raise
+        if not isinstance(self.header, dict):
+            self._file.close()
+            raise BadInput("not a gaia artifact (its header is not an object)", self.path)
+        try:
+            self.kind = check_header(self.header, kind, str(self.path))
+        except BadInput:
+            self._file.close()
+            raise
+
+    def __enter__(self) -> "H5Artifact":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def meta_names(self) -> list[str]:
+        return sorted(self._file["meta"].keys()) if "meta" in self._file else []
+
+    def meta(self, name: str) -> Any:
+        try:
+            raw = self._file["meta"][name][()]
+        except KeyError:
+            raise BadInput(f"has no /meta/{name} (not a gaia artifact, or not this kind)", self.path) from None
+        except OSError as exc:
+            raise BadInput(f"corrupt HDF5 file ({exc})", self.path) from None
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise BadInput(f"/meta/{name} is not valid JSON", self.path) from None
+
+    def tensor_names(self) -> list[str]:
+        if "tensors" not in self._file:
+            return []
+        return list(self._file["tensors"].keys())
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        group = self._file["tensors"] if "tensors" in self._file else {}
+        return {name: tuple(group[name].shape) for name in self.tensor_names()}
+
+    def tensors(self, prefix: str = "") -> dict[str, Any]:
+        """Tensors whose names start with `prefix`, as torch tensors in their original dtypes."""
+        import torch
+
+        out = {}
+        group = self._file["tensors"] if "tensors" in self._file else {}
+        for name in self.tensor_names():
+            if not name.startswith(prefix):
+                continue
+            ds = group[name]
+            try:
+                value = torch.from_numpy(ds[()]) if ds.shape != () else torch.tensor(ds[()])
+            except OSError as exc:
+                raise BadInput(f"corrupt tensor {name!r} ({exc})", self.path) from None
+            dtype = ds.attrs.get("dtype")
+            if dtype:
+                value = value.to(getattr(torch, str(dtype)))
+            out[name] = value
+        return out
+
+    def sha256(self) -> str:
+        return sha256_file(self.path)
+
+    @property
+    def ref(self) -> InputRef:
+        return InputRef(str(self.path), self.sha256())

@@ -1,0 +1,1 @@
+"""gaia's command line: one thin module per subcommand (options -> library call -> artifact out)."""

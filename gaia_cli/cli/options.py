@@ -1,0 +1,49 @@
+"""Options shared by several commands, defined once.
+
+Each is an `Annotated` type to use in a command's signature, e.g. `seed: Seed = 0`. `-q` and `-v` set
+console state through callbacks, so a command only has to declare them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gaia_cli import console
+
+
+def _set_verbose(value: int) -> int:
+    console.set_verbosity(verbose=value)
+    return value
+
+
+def _set_quiet(value: bool) -> bool:
+    console.set_verbosity(quiet=value)
+    return value
+
+
+Verbose = Annotated[
+    int,
+    typer.Option("--verbose", "-v", count=True, callback=_set_verbose, is_eager=True,
+                 help="More detail on stderr (tables, tracebacks on error). Repeat for more."),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", callback=_set_quiet, is_eager=True,
+                 help="No progress or info on stderr (errors still show)."),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same result.")]
+Device = Annotated[
+    str,
+    typer.Option("--device", help="Where to compute: auto, cpu, cuda or cuda:N (auto picks cuda when present)."),
+]
+Output = Annotated[
+    Optional[Path],
+    typer.Option("--output", "-o", help="Write the result to this file instead of stdout.", dir_okay=False),
+]
+OutputH5 = Annotated[
+    Path,
+    typer.Option("--output", "-o", help="The HDF5 file to write; a manifest line goes to stdout.", dir_okay=False),
+]

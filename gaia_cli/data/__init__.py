@@ -1,0 +1,1 @@
+"""COCO-format datasets: loading and validation, torch datasets, combining, batching, toy data."""

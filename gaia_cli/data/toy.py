@@ -1,0 +1,210 @@
+"""A deterministic COCO-format detection dataset of rendered shapes, for tests, examples and CI.
+
+Each category is a shape with its own geometry and a characteristic hue (jittered), drawn on a textured
+background: `circle`, `square`, `triangle`, `ring`, `pole` (tall: aspect < 0.5), `plank` (wide: aspect > 2),
+`cross`, `diamond`. Objects vary in size (small, medium and large in COCO's sense at the default size),
+count and overlap. About one image in eight is crowded: a dense cluster of small objects, sometimes with a
+COCO crowd region (`iscrowd: 1`) over a patch whose objects are not annotated one by one. Images are
+landscape, portrait or square, so aspect-ratio grouping has something to group.
+
+Layout of the output folder:
+
+    OUT/train.json  OUT/val.json  OUT/train/000001.png ...  OUT/val/000001.png ...
+
+`file_name`s are relative to OUT (`train/000001.png`), so `train.json` finds its images by itself.
+The folder is built under a temp name and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gaia_cli.errors import BadInput
+
+# name -> (hue, aspect range w/h)
+SHAPES: dict[str, tuple[float, tuple[float, float]]] = {
+    "circle": (0.00, (0.85, 1.18)),
+    "square": (0.14, (0.85, 1.18)),
+    "triangle": (0.30, (0.8, 1.25)),
+    "ring": (0.45, (0.85, 1.18)),
+    "pole": (0.58, (0.18, 0.45)),
+    "plank": (0.70, (2.2, 5.0)),
+    "cross": (0.82, (0.8, 1.25)),
+    "diamond": (0.92, (0.7, 1.4)),
+}
+MAX_CATEGORIES = len(SHAPES)
+ASPECTS = ((4, 3), (3, 4), (1, 1))  # image width:height choices
+
+
+def _color(rng: np.random.Generator, hue: float) -> tuple[int, int, int]:
+    h = (hue + rng.uniform(-0.03, 0.03)) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, rng.uniform(0.65, 1.0), rng.uniform(0.7, 1.0))
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A dim gradient with speckle noise, so the detector cannot key on flat colour alone."""
+    a, b = rng.uniform(20, 90, size=3), rng.uniform(20, 90, size=3)
+    t = np.linspace(0.0, 1.0, w)[None, :, None] if rng.random() < 0.5 else np.linspace(0.0, 1.0, h)[:, None, None]
+    img = a * (1 - t) + b * t
+    img = np.broadcast_to(img, (h, w, 3)) + rng.normal(0, 12, size=(h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _draw(draw, name: str, box: tuple[float, float, float, float], color, rng: np.random.Generator) -> None:
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    if name == "circle":
+        draw.ellipse(box, fill=color)
+    elif name in ("square", "pole", "plank"):
+        draw.rectangle(box, fill=color)
+    elif name == "triangle":
+        draw.polygon([(cx, y1), (x2, y2), (x1, y2)], fill=color)
+    elif name == "ring":
+        draw.ellipse(box, outline=color, width=max(2, int(min(w, h) * 0.2)))
+    elif name == "cross":
+        tw, th = w * 0.3, h * 0.3
+        draw.rectangle((cx - tw / 2, y1, cx + tw / 2, y2), fill=color)
+        draw.rectangle((x1, cy - th / 2, x2, cy + th / 2), fill=color)
+    elif name == "diamond":
+        draw.polygon([(cx, y1), (x2, cy), (cx, y2), (x1, cy)], fill=color)
+    else:  # pragma: no cover - SHAPES and this function are kept in step
+        raise ValueError(name)
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _place(rng, w, h, aspect_range, side_range, region=None):
+    """A box of random size and aspect inside the image (or `region`), in integer pixels."""
+    rx1, ry1, rx2, ry2 = region or (0, 0, w, h)
+    aspect = float(np.exp(rng.uniform(np.log(aspect_range[0]), np.log(aspect_range[1]))))
+    side = rng.uniform(*side_range)  # sqrt(area)
+    bw = max(4.0, min(side * np.sqrt(aspect), rx2 - rx1))
+    bh = max(4.0, min(side / np.sqrt(aspect), ry2 - ry1))
+    x1 = rng.uniform(rx1, max(rx1, rx2 - bw))
+    y1 = rng.uniform(ry1, max(ry1, ry2 - bh))
+    return (round(x1), round(y1), round(x1 + bw), round(y1 + bh))
+
+
+def render_image(rng: np.random.Generator, size: int, names: list[str]) -> tuple[Any, list[dict[str, Any]]]:
+    """One image and its objects: [{"name", "box" (x1y1x2y2), "iscrowd"}]."""
+    from PIL import Image, ImageDraw
+
+    aw, ah = ASPECTS[rng.integers(len(ASPECTS))]
+    scale = size / max(aw, ah)
+    w, h = int(round(aw * scale)), int(round(ah * scale))
+    img = Image.fromarray(_background(rng, w, h))
+    draw = ImageDraw.Draw(img)
+    objects: list[dict[str, Any]] = []
+    crowded = rng.random() < 0.125
+    short = min(w, h)
+    if crowded:
+        # a dense cluster of one class: many small, touching objects, all annotated
+        name = names[rng.integers(len(names))]
+        cw, ch = rng.uniform(0.4, 0.7) * w, rng.uniform(0.4, 0.7) * h
+        cx1, cy1 = rng.uniform(0, w - cw), rng.uniform(0, h - ch)
+        region = (cx1, cy1, cx1 + cw, cy1 + ch)
+        for _ in range(int(rng.integers(10, 21))):
+            box = _place(rng, w, h, SHAPES[name][1], (0.06 * short, 0.12 * short), region)
+            if all(_iou(box, o["box"]) < 0.5 for o in objects):
+                _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
+                objects.append({"name": name, "box": box, "iscrowd": 0})
+        if rng.random() < 0.5:
+            # a crowd region: a patch of tiny objects annotated as one ignore box, as COCO does
+            name = names[rng.integers(len(names))]
+            pw, ph = 0.25 * w, 0.25 * h
+            px1, py1 = rng.uniform(0, w - pw), rng.uniform(0, h - ph)
+            patch = (px1, py1, px1 + pw, py1 + ph)
+            boxes = [_place(rng, w, h, SHAPES[name][1], (0.03 * short, 0.05 * short), patch)
+                     for _ in range(int(rng.integers(8, 15)))]
+            for box in boxes:
+                _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
+            union = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                     max(b[3] for b in boxes))
+            objects.append({"name": name, "box": union, "iscrowd": 1})
+    else:
+        for _ in range(int(rng.integers(1, 7))):
+            name = names[rng.integers(len(names))]
+            box = _place(rng, w, h, SHAPES[name][1], (0.08 * short, 0.55 * short))
+            if all(_iou(box, o["box"]) < 0.3 for o in objects):  # limited occlusion keeps labels honest
+                _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
+                objects.append({"name": name, "box": box, "iscrowd": 0})
+    return img, objects
+
+
+def _split(rng, out: Path, split: str, count: int, size: int, names: list[str], info: dict) -> dict[str, Any]:
+    folder = out / split
+    folder.mkdir()
+    categories = [{"id": i, "name": n, "supercategory": "shape"} for i, n in enumerate(names, start=1)]
+    cat_id = {c["name"]: c["id"] for c in categories}
+    images, annotations = [], []
+    for image_id in range(1, count + 1):
+        img, objects = render_image(rng, size, names)
+        file_name = f"{split}/{image_id:06d}.png"
+        img.save(out / file_name, format="PNG", optimize=False)
+        images.append({"id": image_id, "file_name": file_name, "width": img.width, "height": img.height})
+        for obj in objects:
+            x1, y1, x2, y2 = obj["box"]
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": cat_id[obj["name"]],
+                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": float((x2 - x1) * (y2 - y1)),
+                "iscrowd": obj["iscrowd"],
+            })
+    return {"info": {**info, "split": split}, "images": images, "annotations": annotations,
+            "categories": categories}
+
+
+def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: int | None = None,
+                     categories: int = 6, force: bool = False) -> dict[str, Any]:
+    """Write the toy dataset to `out` (a folder); return a summary. Same arguments, same bytes."""
+    if images < 1:
+        raise BadInput("--images must be at least 1")
+    if not 32 <= size <= 4096:
+        raise BadInput("--size must be between 32 and 4096 pixels")
+    if not 1 <= categories <= MAX_CATEGORIES:
+        raise BadInput(f"--categories must be between 1 and {MAX_CATEGORIES}")
+    val_images = max(1, -(-images // 4)) if val_images is None else val_images
+    if val_images < 1:
+        raise BadInput("--val-images must be at least 1")
+    out = Path(out)
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not force:
+        raise BadInput("already exists and is not an empty folder (use --force to replace it)", out)
+    if not out.parent.resolve().is_dir():
+        raise BadInput(f"output folder {str(out.parent)!r} does not exist", out)
+    names = list(SHAPES)[:categories]
+    info = {"description": "gaia toy shapes", "seed": seed, "size": size, "categories": categories}
+    rng = np.random.default_rng(seed)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent.resolve()))
+    try:
+        summary = {"path": str(out.resolve()), "categories": names}
+        for split, count in (("train", images), ("val", val_images)):
+            data = _split(rng, tmp, split, count, size, names, info)
+            (tmp / f"{split}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+            summary[split] = {"annotations": str((out / f"{split}.json").resolve()), "images": count,
+                              "boxes": sum(1 for a in data["annotations"] if not a["iscrowd"]),
+                              "crowd_regions": sum(1 for a in data["annotations"] if a["iscrowd"])}
+        if out.exists():
+            old = out.parent / f".{out.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary

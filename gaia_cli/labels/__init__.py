@@ -1,0 +1,1 @@
+"""Label spaces: the unified label space artifact, unification, word vectors, classifier surgery."""

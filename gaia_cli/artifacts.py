@@ -276,7 +276,8 @@ def parse_json(data: bytes, name: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        at_end = exc.pos >= len(text.rstrip())
+        # the text ends before the document does: the file was cut short
+        at_end = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         reason = "truncated JSON" if at_end else "invalid JSON"
         raise BadInput(f"{reason}: {exc.msg} at line {exc.lineno} column {exc.colno}", name) from None
 
@@ -361,7 +362,7 @@ def write_h5(
                     if original == "bfloat16":
                         value = value.float()
                     value = value.numpy()
-                arr = np.ascontiguousarray(value)
+                arr = np.asarray(value, order="C")  # (ascontiguousarray would make a 0-d tensor 1-d)
                 ds = group.create_dataset(name, data=arr)
                 if original and original != str(arr.dtype):
                     ds.attrs["dtype"] = original

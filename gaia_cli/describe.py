@@ -79,7 +79,7 @@ def _stats(values: list[float]) -> dict[str, float] | None:
 def describe_coco(spec, image_root: str | None, check_images: bool, strict: bool) -> dict[str, Any]:
     from gaia_cli.data.coco import load_coco
 
-    data = load_coco(spec, image_root, decode_images=check_images, strict=strict, require_annotations=False)
+    data = load_coco(spec, image_root, decode_images=check_images, strict=strict)
     per_cat = {c["id"]: 0 for c in data.categories}
     sizes = {"small": 0, "medium": 0, "large": 0}
     groups = {"S": 0, "T": 0, "W": 0}  # Montage's aspect groups of boxes (w/h): S in [0.5, 1.5]

@@ -51,6 +51,20 @@ def _register() -> None:
 _register()
 
 
+def _examples_epilog() -> str:
+    """The top-level help's examples: the first example of each command, taken from its own help."""
+    lines = []
+    for info in sorted(app.registered_commands, key=lambda c: c.name or ""):
+        examples = [ln.split("  #")[0].strip() for ln in (info.epilog or "").splitlines()]
+        first = next((ln for ln in examples if ln.startswith("gaia ")), None)
+        if first:
+            lines.append(f"  {first}")
+    return "Examples:\n\n" + "\n\n".join(lines)
+
+
+app.info.epilog = _examples_epilog()
+
+
 def _on_sigterm(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt()
 

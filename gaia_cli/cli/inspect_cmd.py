@@ -17,8 +17,8 @@ from gaia_cli.cli.options import Quiet, Verbose
     epilog=(
         "Examples:\n\n"
         "  gaia inspect toy/train.json                 # a COCO dataset: counts, sizes, validation report\n\n"
-        "  gaia inspect labels.json | python -m json.tool\n\n"
-        "  gaia train-supernet ... | gaia inspect -     # follows the manifest line to the HDF5 file"
+        "  gaia inspect -v --strict toy/val.json       # a table on stderr; exit 2 on any problem\n\n"
+        "  cat toy/train.json | gaia inspect -         # stdin; a manifest line is followed to its file"
     ),
 )
 def inspect(

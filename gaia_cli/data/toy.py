@@ -3,7 +3,7 @@
 Each category is a shape with its own geometry and a characteristic hue (jittered), drawn on a textured
 background: `circle`, `square`, `triangle`, `ring`, `pole` (tall: aspect < 0.5), `plank` (wide: aspect > 2),
 `cross`, `diamond`. Objects vary in size (small, medium and large in COCO's sense at the default size),
-count and overlap. About one image in eight is crowded: a dense cluster of small objects, sometimes with a
+count and overlap (COCO small, medium and large boxes all occur from `--size 320` up). About one image in eight is crowded: a dense cluster of small objects, sometimes with a
 COCO crowd region (`iscrowd: 1`) over a patch whose objects are not annotated one by one. Images are
 landscape, portrait or square, so aspect-ratio grouping has something to group.
 

@@ -1,0 +1,1 @@
+complete --command gaia --no-files --arguments "(env _GAIA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) gaia)" --condition "env _GAIA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) gaia"

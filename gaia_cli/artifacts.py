@@ -34,6 +34,7 @@ from gaia_cli.errors import BadInput
 # whose schema_version is newer than the one listed here.
 KINDS: dict[str, int] = {
     "gaia/labels": 1,
+    "gaia/label-review": 1,
     "gaia/weights": 1,
 }
 

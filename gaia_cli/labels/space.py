@@ -48,11 +48,17 @@ class LabelSpace:
         """Category id -> unified id for a dataset's `categories`.
 
         With `dataset` given, that entry of the label space is used; otherwise the entry whose (id, name)
-        pairs equal the dataset's. Every category must be mapped, or BadInput names the ones that are not.
+        pairs equal the dataset's, or failing that the one whose names do (a built-in `coco` entry numbers
+        its categories 1..80, COCO's own files 1..90). Categories are matched by id when the ids agree, else
+        by name. Every category must be mapped, or BadInput names the ones that are not.
         """
+        from gaia_cli.labels.names import clean
+
         pairs = {(c["id"], c["name"]) for c in categories}
+        names = {clean(c["name"]) for c in categories}
         if dataset is None:
             matches = [d for d in self.datasets if {(c["id"], c["name"]) for c in d["categories"]} == pairs]
+            matches = matches or [d for d in self.datasets if {clean(c["name"]) for c in d["categories"]} == names]
             if not matches:
                 raise BadInput(f"its categories match none of the datasets in {self.source} "
                                f"({', '.join(d['name'] for d in self.datasets)}); run unify-labels with it, "
@@ -60,7 +66,11 @@ class LabelSpace:
             entry = matches[0]
         else:
             entry = self.dataset(dataset)
-        mapping = {c["id"]: c["unified_id"] for c in entry["categories"]}
+        if {(c["id"], c["name"]) for c in entry["categories"]} >= pairs:
+            mapping = {c["id"]: c["unified_id"] for c in entry["categories"]}
+        else:
+            by_name = {clean(c["name"]): c["unified_id"] for c in entry["categories"]}
+            mapping = {c["id"]: by_name[clean(c["name"])] for c in categories if clean(c["name"]) in by_name}
         missing = [f"{c['name']} (id {c['id']})" for c in categories if c["id"] not in mapping]
         if missing:
             raise BadInput(f"categories not in label space {entry['name']!r} of {self.source}: "

@@ -16,4 +16,12 @@ gaia inspect -v "$out/toy/train.json" > "$out/train.inspect.json"
 gaia inspect --images "$out/toy" - < "$out/toy/val.json" |
   python3 -c 'import json, sys; s = json.load(sys.stdin); print("val:", s["images"], "images,", s["boxes"], "boxes; validation ok:", s["validation"]["ok"])'
 
+# 4. One label space over COCO and the toy data (GAIA 3.1.1): similar names merge, the rest are appended.
+#    review.json lists the borderline pairs and conflicts for a person to mark and pass back with --decisions.
+gaia unify-labels coco "toy=$out/toy/train.json" --review "$out/review.json" > "$out/labels.json"
+
+# 5. Rewrite the toy validation set into the unified ids (kept beside its images).
+gaia unify-labels --apply "$out/labels.json" "$out/toy/val.json" > "$out/toy/val.unified.json"
+gaia inspect "$out/toy/val.unified.json" -q > /dev/null
+
 echo "quickstart done: see $out/" >&2

@@ -53,3 +53,17 @@ def write_json(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Word-vector conversions go to a cache of this session's own, never the user's."""
+    os.environ["GAIA_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def glove():
+    from gaia_cli.labels.vectors import load_vectors
+
+    return load_vectors()

@@ -22,8 +22,14 @@ def test_generated_docs_are_up_to_date(tmp_path):
 def test_docgen_writes_every_page(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gaia_cli.cli.docgen", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    import typer
+
+    from gaia_cli.cli.app import app
+
     pages = sorted(p.name for p in (tmp_path / "man").iterdir())
-    assert pages == ["gaia-inspect.1", "gaia-toy-data.1", "gaia.1"]
+    commands = typer.main.get_command(app).commands
+    assert {"inspect", "toy-data", "unify-labels"} <= set(commands)
+    assert pages == sorted(["gaia.1", *(f"gaia-{name}.1" for name in commands)])
     assert sorted(p.name for p in (tmp_path / "completions").iterdir()) == ["_gaia", "gaia.bash", "gaia.fish"]
     page = (tmp_path / "man" / "gaia-toy-data.1").read_text()
     assert page.startswith(".TH GAIA-TOY-DATA 1") and ".SH EXAMPLES" in page and "\\fB--seed\\fR" in page

@@ -1,0 +1,1 @@
+"""Search spaces, architectures (one path each), sampling rules, FLOPs and parameter counts."""

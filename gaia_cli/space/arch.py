@@ -1,0 +1,235 @@
+"""`SearchSpace` and `Arch`: the supernet's dimensions and one point in them (GAIA Table 1).
+
+An `Arch` is `depth` (blocks in each of the 4 ResNet stages), `width` (output channels of the stem, then the
+bottleneck mid-channels of each stage; a stage outputs 4x its width) and `scale` (the input's shorter side,
+and the side of the [3, S, S] input that FLOPs are counted at).
+
+A `SearchSpace` lists the choices of each: `depth[i]` for stage i, `width[j]` for the stem (j = 0) and stage
+j - 1, and `scale`. It also names its anchors (GAIA's model anchors, e.g. AR50) and fixes the detector parts
+that are not searched (`detector`: FPN channels, box-head width, proposals counted in FLOPs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from importlib import resources
+from typing import Any, Iterator
+
+from gaia_cli.errors import BadInput
+
+DEFAULT_DETECTOR = {
+    "fpn_channels": 256,  # FPN output channels (torchvision and Detectron2 use 256)
+    "box_head_dim": 1024,  # the two fully connected layers of the RoI box head
+    "proposals": 1000,  # proposals per image the RoI head sees at test time (and in FLOPs counts)
+    "anchor_sizes": [32, 64, 128, 256, 512],  # RPN anchor size on P2..P6, each at aspect ratios 0.5, 1, 2
+}
+ANCHOR_RATIOS = (0.5, 1.0, 2.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    depth: tuple[int, ...]
+    width: tuple[int, ...]
+    scale: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depth", tuple(int(d) for d in self.depth))
+        object.__setattr__(self, "width", tuple(int(w) for w in self.width))
+        object.__setattr__(self, "scale", int(self.scale))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"depth": list(self.depth), "width": list(self.width), "scale": self.scale}
+
+    def __str__(self) -> str:
+        return f"d{list(self.depth)} w{list(self.width)} s{self.scale}"
+
+    @classmethod
+    def from_dict(cls, obj: Any, source: str = "arch") -> "Arch":
+        if not isinstance(obj, dict) or not all(k in obj for k in ("depth", "width", "scale")):
+            raise BadInput("an arch needs 'depth' (4 numbers), 'width' (5 numbers) and 'scale'", source)
+        depth, width, scale = obj["depth"], obj["width"], obj["scale"]
+        if not (isinstance(depth, list) and len(depth) == 4 and all(_posint(d) for d in depth)):
+            raise BadInput(f"'depth' must be 4 positive integers (blocks per stage), not {depth!r}", source)
+        if not (isinstance(width, list) and len(width) == 5 and all(_posint(w) for w in width)):
+            raise BadInput(f"'width' must be 5 positive integers (stem, then 4 stages), not {width!r}", source)
+        if not _posint(scale) or scale < 32:
+            raise BadInput(f"'scale' must be an integer of at least 32 pixels, not {scale!r}", source)
+        return cls(tuple(depth), tuple(width), scale)
+
+
+def _posint(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def _choices(values: Any) -> bool:
+    return isinstance(values, list) and bool(values) and all(_posint(v) for v in values) \
+        and values == sorted(set(values))
+
+
+@dataclasses.dataclass
+class SearchSpace:
+    name: str
+    depth: list[list[int]]
+    width: list[list[int]]
+    scale: list[int]
+    anchors: dict[str, Arch] = dataclasses.field(default_factory=dict)
+    detector: dict[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_DETECTOR))
+
+    def __post_init__(self) -> None:
+        problems = []
+        if len(self.depth) != 4 or not all(_choices(c) for c in self.depth):
+            problems.append("'depth' must be 4 sorted lists of positive integers")
+        if len(self.width) != 5 or not all(_choices(c) for c in self.width):
+            problems.append("'width' must be 5 sorted lists of positive integers")
+        if not _choices(self.scale) or self.scale[0] < 32:
+            problems.append("'scale' must be a sorted list of integers of at least 32")
+        if problems:
+            raise BadInput(f"space {self.name!r}: " + "; ".join(problems))
+        for name, arch in self.anchors.items():
+            self.check(arch, f"anchor {name}")
+
+    # ---------------------------------------------------------------------------------------- membership
+
+    def check(self, arch: Arch, source: str = "arch") -> Arch:
+        """`arch` itself if it lies in the space, else BadInput naming the first coordinate that does not."""
+        for i, (d, choices) in enumerate(zip(arch.depth, self.depth)):
+            if d not in choices:
+                raise BadInput(f"depth[{i}]={d} is not a choice of space {self.name!r} {choices}", source)
+        for j, (w, choices) in enumerate(zip(arch.width, self.width)):
+            if w not in choices:
+                part = "stem" if j == 0 else f"stage {j}"
+                raise BadInput(f"width[{j}]={w} ({part}) is not a choice of space {self.name!r} {choices}", source)
+        if arch.scale not in self.scale:
+            raise BadInput(f"scale={arch.scale} is not a choice of space {self.name!r} {self.scale}", source)
+        return arch
+
+    def contains(self, arch: Arch) -> bool:
+        try:
+            self.check(arch)
+        except BadInput:
+            return False
+        return True
+
+    @property
+    def max_arch(self) -> Arch:
+        return Arch(tuple(c[-1] for c in self.depth), tuple(c[-1] for c in self.width), self.scale[-1])
+
+    @property
+    def min_arch(self) -> Arch:
+        return Arch(tuple(c[0] for c in self.depth), tuple(c[0] for c in self.width), self.scale[0])
+
+    def size(self) -> int:
+        n = len(self.scale)
+        for c in [*self.depth, *self.width]:
+            n *= len(c)
+        return n
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every arch of the space, in a fixed order (lazily: ar50to101 holds millions)."""
+        for scale in self.scale:
+            for depth in itertools.product(*self.depth):
+                for width in itertools.product(*self.width):
+                    yield Arch(depth, width, scale)
+
+    def covers(self, other: "SearchSpace") -> bool:
+        """Every choice of `other` is a choice here (a sub-space, as the anchor spaces are of ar50to101)."""
+        pairs = [*zip(other.depth, self.depth), *zip(other.width, self.width), (other.scale, self.scale)]
+        return all(set(a) <= set(b) for a, b in pairs)
+
+    # ------------------------------------------------------------------------------------------- payload
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"name": self.name, "depth": self.depth, "width": self.width, "scale": self.scale,
+                "anchors": {k: a.as_dict() for k, a in self.anchors.items()}, "detector": self.detector}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any], source: str = "space") -> "SearchSpace":
+        try:
+            anchors = {k: Arch.from_dict(v, f"{source} anchor {k}") for k, v in (data.get("anchors") or {}).items()}
+            detector = {**DEFAULT_DETECTOR, **(data.get("detector") or {})}
+            space = cls(str(data.get("name", "custom")), data["depth"], data["width"], data["scale"], anchors, detector)
+        except KeyError as exc:
+            raise BadInput(f"a space needs 'depth', 'width' and 'scale' (missing {exc})", source) from None
+        except BadInput as exc:
+            raise BadInput(exc.message, exc.path or source) from None
+        for key, value in space.detector.items():
+            ok = _choices(value) and len(value) == 5 if key == "anchor_sizes" else _posint(value)
+            if not ok:
+                what = "5 increasing positive integers" if key == "anchor_sizes" else "a positive integer"
+                raise BadInput(f"detector setting {key!r} must be {what}", source)
+        return space
+
+
+def group_by_scale_and_depth(archs: list[Arch]) -> dict[tuple[int, int], list[Arch]]:
+    """Archs grouped by (scale, total depth): GAIA compares rankings within such groups (Figure 2c)."""
+    groups: dict[tuple[int, int], list[Arch]] = {}
+    for arch in archs:
+        groups.setdefault((arch.scale, sum(arch.depth)), []).append(arch)
+    return dict(sorted(groups.items()))
+
+
+# ------------------------------------------------------------------------------------------------ presets
+
+
+def _table1() -> dict[str, Any]:
+    with resources.files("gaia_cli.resources").joinpath("gaia_table2_v100.json").open(encoding="utf-8") as fh:
+        return json.load(fh)["search_space_table1"]
+
+
+def _steps(lo: int, hi: int, step: int) -> list[int]:
+    return list(range(lo, hi + 1, step))
+
+
+def _anchor_space(name: str) -> SearchSpace:
+    t = _table1()
+    a = t[name]
+    width = [_steps(lo, hi, s) for lo, hi, s in zip(t["width_min"], t["width_max"], t["width_step"])]
+    depth = [_steps(lo, hi, s) for lo, hi, s in zip(a["depth_min"], a["depth_max"], a["depth_step"])]
+    anchor = Arch(tuple(a["depth_anchor"]), tuple(t["width_anchor"]), a["scale_anchor"])
+    return SearchSpace(name.lower(), depth, width, _steps(a["scale_min"], a["scale_max"], t["scale_step"]),
+                       {name: anchor})
+
+
+def _union_space() -> SearchSpace:
+    """ar50to101: every depth between the anchor spaces' extremes ([2,2,4,2]..[4,6,29,4]), their widths and
+    scales. Stage depths are taken at step 1 where the anchor spaces' steps differ: GAIA's Table 2 models
+    use stage-3 depths 21 and 25, which lie between the anchor spaces' own steps."""
+    parts = [_anchor_space(n) for n in ("AR50", "AR77", "AR101")]
+    depth = []
+    for i in range(4):
+        values = sorted({d for p in parts for d in p.depth[i]})
+        steps = {b - a for a, b in zip(values, values[1:])}
+        depth.append(values if len(steps) <= 1 else list(range(values[0], values[-1] + 1)))
+    scale = sorted({s for p in parts for s in p.scale})
+    anchors = {k: v for p in parts for k, v in p.anchors.items()}
+    return SearchSpace("ar50to101", depth, parts[0].width, scale, anchors)
+
+
+def _tiny_space() -> SearchSpace:
+    """A few channels and 64-128 px inputs: the whole supernet trains in seconds on a CPU (tests, CI)."""
+    return SearchSpace(
+        "tiny",
+        depth=[[1, 2], [1, 2], [1, 2, 3], [1, 2]],
+        width=[[8, 16], [8, 16], [16, 24], [16, 32], [32, 48]],
+        scale=[64, 96, 128],
+        anchors={"T1": Arch((1, 2, 2, 1), (16, 16, 16, 32, 32), 96)},
+        detector={"fpn_channels": 32, "box_head_dim": 64, "proposals": 100, "anchor_sizes": [8, 16, 32, 64, 128]},
+    )
+
+
+PRESETS = {
+    "ar50": lambda: _anchor_space("AR50"),
+    "ar77": lambda: _anchor_space("AR77"),
+    "ar101": lambda: _anchor_space("AR101"),
+    "ar50to101": _union_space,
+    "tiny": _tiny_space,
+}
+
+
+def preset(name: str) -> SearchSpace:
+    key = name.lower()
+    if key not in PRESETS:
+        raise BadInput(f"unknown space preset {name!r} (known: {', '.join(PRESETS)})")
+    return PRESETS[key]()

@@ -36,6 +36,8 @@ KINDS: dict[str, int] = {
     "gaia/labels": 1,
     "gaia/label-review": 1,
     "gaia/weights": 1,
+    "gaia/space": 1,
+    "gaia/arch": 1,
 }
 
 HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")

@@ -28,8 +28,10 @@ def test_docgen_writes_every_page(tmp_path):
 
     pages = sorted(p.name for p in (tmp_path / "man").iterdir())
     commands = typer.main.get_command(app).commands
-    assert {"inspect", "toy-data", "unify-labels"} <= set(commands)
-    assert pages == sorted(["gaia.1", *(f"gaia-{name}.1" for name in commands)])
+    assert {"inspect", "toy-data", "unify-labels", "space"} <= set(commands)
+    expected = ["gaia.1", *(f"gaia-{name}.1" for name in commands)]
+    expected += [f"gaia-space-{name}.1" for name in commands["space"].commands]
+    assert pages == sorted(expected)
     assert sorted(p.name for p in (tmp_path / "completions").iterdir()) == ["_gaia", "gaia.bash", "gaia.fish"]
     page = (tmp_path / "man" / "gaia-toy-data.1").read_text()
     assert page.startswith(".TH GAIA-TOY-DATA 1") and ".SH EXAMPLES" in page and "\\fB--seed\\fR" in page

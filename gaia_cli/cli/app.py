@@ -45,7 +45,7 @@ def _root(
 
 def _register() -> None:
     # Each module adds its command to `app`; importing them is cheap (no torch at module level).
-    from gaia_cli.cli import inspect_cmd, toy_data, unify_labels  # noqa: F401
+    from gaia_cli.cli import inspect_cmd, space_cmd, toy_data, unify_labels  # noqa: F401
 
 
 _register()
@@ -54,7 +54,10 @@ _register()
 def _examples_epilog() -> str:
     """The top-level help's examples: the first example of each command, taken from its own help."""
     lines = []
-    for info in sorted(app.registered_commands, key=lambda c: c.name or ""):
+    commands = list(app.registered_commands)
+    for group in app.registered_groups:  # a group shows its first command's example
+        commands += group.typer_instance.registered_commands[:1]
+    for info in sorted(commands, key=lambda c: c.name or ""):
         examples = [ln.split("  #")[0].strip() for ln in (info.epilog or "").splitlines()]
         first = next((ln for ln in examples if ln.startswith("gaia ")), None)
         if first:

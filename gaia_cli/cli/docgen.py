@@ -82,23 +82,32 @@ def _page(title: str, summary: str, synopsis: str, body: str, ctx, params, see_a
     return "\n".join(lines) + "\n"
 
 
-def man_pages() -> dict[str, str]:
-    root = typer.main.get_command(app)
-    names = sorted(root.commands)
-    pages = {}
-    with typer._click.Context(root, info_name=PROG) as ctx:
-        commands = {f"gaia {n}": root.commands[n].get_short_help_str(200) for n in names}
-        pages[f"{PROG}.1"] = _page(PROG, "transfer learning for object detection", f"{PROG} COMMAND [OPTIONS]",
-                                   root.help or "", ctx, [p for p in root.params if not p.hidden],
-                                   [f"gaia-{n}" for n in names], root.epilog, commands)
-        for name in names:
-            cmd = root.commands[name]
-            with typer._click.Context(cmd, info_name=name, parent=ctx) as sub:
-                args = " ".join(p.name.upper() for p in cmd.params if p.param_type_name == "argument")
-                pages[f"{PROG}-{name}.1"] = _page(f"{PROG}-{name}", cmd.get_short_help_str(200),
-                                                  f"{PROG} {name} [OPTIONS] {args}".rstrip(), cmd.help or "", sub,
-                                                  [p for p in cmd.params if not p.hidden], [PROG], cmd.epilog)
+def _pages(cmd, path: list[str], parent) -> dict[str, str]:
+    """The page of `cmd` (at `path`, e.g. ["gaia", "space", "show"]) and of its subcommands, if a group."""
+    name = "-".join(path)
+    pages: dict[str, str] = {}
+    with typer._click.Context(cmd, info_name=path[-1], parent=parent) as ctx:
+        params = [p for p in cmd.params if not p.hidden]
+        subs = sorted(getattr(cmd, "commands", {}) or {})
+        if subs:
+            commands = {" ".join([*path, n]): cmd.commands[n].get_short_help_str(200) for n in subs}
+            synopsis = f"{' '.join(path)} COMMAND [OPTIONS]"
+            see_also = [f"{name}-{n}" for n in subs]
+        else:
+            commands = None
+            args = " ".join(p.name.upper() for p in params if p.param_type_name == "argument")
+            synopsis = f"{' '.join(path)} [OPTIONS] {args}".rstrip()
+            see_also = ["-".join(path[:-1])]
+        summary = "transfer learning for object detection" if len(path) == 1 else cmd.get_short_help_str(200)
+        pages[f"{name}.1"] = _page(name, summary, synopsis, cmd.help or "", ctx, params, see_also,
+                                   cmd.epilog, commands)
+        for sub in subs:
+            pages.update(_pages(cmd.commands[sub], [*path, sub], ctx))
     return pages
+
+
+def man_pages() -> dict[str, str]:
+    return _pages(typer.main.get_command(app), [PROG], None)
 
 
 def generated(root: Path) -> dict[Path, str]:

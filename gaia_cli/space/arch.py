@@ -233,3 +233,31 @@ def preset(name: str) -> SearchSpace:
     if key not in PRESETS:
         raise BadInput(f"unknown space preset {name!r} (known: {', '.join(PRESETS)})")
     return PRESETS[key]()
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+def read_space(spec: str) -> SearchSpace:
+    """A preset name, or a `gaia/space` file (`-` and manifest lines work too)."""
+    from pathlib import Path
+
+    from gaia_cli.artifacts import read_json_artifact
+
+    if spec.lower() in PRESETS and not Path(spec).exists():
+        return preset(spec)
+    if spec != "-" and not Path(spec).exists() and not spec.lstrip().startswith("{"):
+        raise BadInput(f"no such file, and not a space preset (known: {', '.join(PRESETS)})", spec)
+    art = read_json_artifact(spec, "gaia/space")
+    return SearchSpace.from_payload(art.data, art.source.name)
+
+
+def read_arch(spec: str) -> Arch:
+    """A `gaia/arch` file, or a hand-written {"depth", "width", "scale"} object (`-` reads stdin)."""
+    from gaia_cli.artifacts import check_header, parse_json, read_input
+
+    src = read_input(spec)
+    obj = parse_json(src.data, src.name)
+    if isinstance(obj, dict) and "kind" in obj:
+        check_header(obj, "gaia/arch", src.name)
+    return Arch.from_dict(obj, src.name)

@@ -1,0 +1,102 @@
+"""`gaia space`: search spaces (show, sample) and the FLOPs and parameters of an arch."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from gaia_cli import console
+from gaia_cli.cli.app import app
+from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
+
+space_app = typer.Typer(help="Search spaces and architectures: show a preset, count FLOPs, sample archs.",
+                        no_args_is_help=True)
+app.add_typer(space_app, name="space")
+
+
+@space_app.command(
+    "show",
+    epilog=(
+        "Examples:\n\n"
+        "  gaia space show ar50 > space.json            # GAIA Table 1 around the AR50 anchor; edit freely\n\n"
+        "  gaia space show ar50to101 | gaia inspect -"
+    ),
+)
+def show(
+    space: Annotated[str, typer.Argument(help="A preset (ar50, ar77, ar101, ar50to101, tiny) or a gaia/space file.")],
+    output: Output = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Write a search space as a gaia/space artifact: depth, width and scale choices, anchors, detector."""
+    from gaia_cli.artifacts import json_artifact
+    from gaia_cli.space.arch import read_space
+
+    s = read_space(space)
+    console.info(f"space {s.name}: {s.size():,} archs")
+    console.emit_json(json_artifact("gaia/space", s.to_payload()), output)
+
+
+@space_app.command(
+    "flops",
+    epilog=(
+        "Examples:\n\n"
+        "  gaia space flops arch.json\n\n"
+        "  gaia space sample ar50 -n 1 --rule max | gaia space flops -"
+    ),
+)
+def flops(
+    arch: Annotated[str, typer.Argument(help="An arch file (gaia/arch or {depth, width, scale}), or - for stdin.")],
+    space: Annotated[Optional[str], typer.Option("--space", help="Check the arch against this space, and use its detector settings.")] = None,
+    classes: Annotated[int, typer.Option("--classes", help="Classes of the box predictor, background included (COCO: 81).")] = 81,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Print an arch's FLOPs (GMACs at input [3, S, S]) and parameters, of the backbone and the detector."""
+    from gaia_cli.errors import BadInput
+    from gaia_cli.space.arch import read_arch, read_space
+    from gaia_cli.space.flops import summary
+
+    if classes < 2:
+        raise BadInput("--classes counts the background too: at least 2")
+    a = read_arch(arch)
+    detector = None
+    if space is not None:
+        s = read_space(space)
+        s.check(a, arch)
+        detector = s.detector
+    console.emit_json(summary(a, classes, detector))
+
+
+@space_app.command(
+    "sample",
+    epilog=(
+        "Examples:\n\n"
+        "  gaia space sample ar50 -n 5 --rule uniform --seed 1 > archs.jsonl\n\n"
+        "  gaia space sample ar50to101 -n 1 --rule anchor > arch.json\n\n"
+        "  gaia space sample tiny --all | wc -l           # every arch of the space"
+    ),
+)
+def sample_archs(
+    space: Annotated[str, typer.Argument(help="A preset or a gaia/space file.")],
+    n: Annotated[int, typer.Option("-n", help="How many archs.")] = 1,
+    rule: Annotated[str, typer.Option("--rule", help="uniform, max, min, anchor, max-depth, min-depth, max-width, min-width, max-scale, min-scale; a comma list or 'gaia' cycles them.")] = "uniform",
+    every: Annotated[bool, typer.Option("--all", help="Enumerate every arch of the space instead.")] = False,
+    seed: Seed = 0,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Print archs of a space as JSON lines (one gaia/arch artifact a line)."""
+    from gaia_cli.artifacts import json_artifact
+    from gaia_cli.errors import BadInput
+    from gaia_cli.space.arch import read_space
+    from gaia_cli.space.sampling import PathSampler
+
+    s = read_space(space)
+    if n < 1:
+        raise BadInput("-n must be at least 1")
+    sampler = PathSampler(s, rule, seed)
+    archs = s.enumerate() if every else (sampler.next() for _ in range(n))
+    for a in archs:
+        console.emit_line(json_artifact("gaia/arch", {**a.as_dict(), "space": s.name}))

@@ -25,16 +25,13 @@ RETURN_LAYERS = {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"}
 
 
 def _init(module: nn.Module) -> None:
-    """torchvision's ResNet initialisation, with the last BN of each block at zero (a block starts as identity)."""
+    """torchvision's ResNet initialisation (its default, without zero-initialised residual branches)."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-    for m in module.modules():
-        if isinstance(m, (ElasticBottleneck, Bottleneck)):
-            nn.init.zeros_(m.bn3.weight)
 
 
 class ElasticBottleneck(nn.Module):

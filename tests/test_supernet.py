@@ -1,0 +1,105 @@
+"""The elastic supernet: weight sharing, static extraction, BN recalibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gaia_cli.errors import BadInput
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.nn.detector import Supernet, build_static, extract
+from gaia_cli.space.arch import Arch, preset
+from gaia_cli.space.flops import detector_cost
+from gaia_cli.space.sampling import sample
+
+
+@pytest.fixture(scope="module")
+def supernet():
+    torch.manual_seed(0)
+    net = Supernet(preset("tiny"), num_classes=7)
+    # move BN statistics and weights away from their initial values, so that slicing errors would show
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+def test_extracted_model_equals_the_supernet_path(supernet):
+    rng = np.random.default_rng(0)
+    torch.manual_seed(1)
+    images = [torch.rand(3, 100, 120), torch.rand(3, 128, 90)]
+    for _ in range(20):
+        arch = sample(supernet.space, "uniform", rng)
+        supernet.set_arch(arch)
+        static = extract(supernet, arch).eval()
+        with torch.no_grad():
+            ours, theirs = supernet(images), static(images)
+        for a, b in zip(ours, theirs):
+            assert a["boxes"].shape == b["boxes"].shape
+            assert torch.allclose(a["boxes"], b["boxes"], atol=1e-5)
+            assert torch.allclose(a["scores"], b["scores"], atol=1e-5)
+            assert torch.equal(a["labels"], b["labels"])
+        assert sum(p.numel() for p in static.parameters()) == \
+            sum(c.params for c in detector_cost(arch, 7, supernet.space.detector).values())
+
+
+def test_extracted_model_needs_nothing_from_the_supernet(supernet):
+    arch = Arch((2, 1, 3, 2), (16, 8, 24, 16, 48), 96)
+    supernet.set_arch(arch)
+    static = extract(supernet, arch).eval()
+    fresh = build_static(arch, 7, supernet.space.detector).eval()
+    fresh.load_state_dict(static.state_dict())
+    assert not any("Elastic" in type(m).__name__ for m in fresh.modules())
+    image = [torch.rand(3, 96, 96)]
+    with torch.no_grad():
+        assert torch.equal(fresh(image)[0]["scores"], static(image)[0]["scores"])
+
+
+def test_paths_share_the_lower_index_weights(supernet):
+    """A small path trains the leading channels and first blocks only; the rest gets no gradient."""
+    net = Supernet(preset("tiny"), num_classes=3).train()
+    small = Arch((1, 1, 1, 1), (8, 8, 16, 16, 32), 64)
+    net.set_arch(small)
+    target = {"boxes": torch.tensor([[10.0, 10.0, 40.0, 50.0]]), "labels": torch.tensor([1])}
+    sum(net([torch.rand(3, 64, 64)], [target]).values()).backward()
+    body = net.backbone.body
+    assert body.layer3[1].conv1.weight.grad is None  # the second block of stage 3 was not on the path
+    grad = body.layer1[0].conv1.weight.grad
+    assert grad[8:].abs().sum() == 0 and grad[:8].abs().sum() > 0  # only the first 8 output channels
+    lateral = net.backbone.fpn.inner_blocks[3][0].weight.grad
+    assert lateral[:, 128:].abs().sum() == 0 and lateral[:, :128].abs().sum() > 0  # 4 x 32 inputs of C5
+
+
+def test_set_arch_refuses_an_arch_outside_the_space(supernet):
+    with pytest.raises(BadInput, match="not a choice"):
+        supernet.set_arch(Arch((5, 1, 1, 1), (8, 8, 16, 16, 32), 64))
+    supernet.set_arch(Arch((1, 1, 1, 1), (8, 8, 16, 16, 32), 128))
+    assert supernet.transform.min_size == (128,)
+
+
+def test_recalibration_estimates_the_paths_own_statistics():
+    torch.manual_seed(0)
+    arch = Arch((1, 1, 1, 1), (8, 8, 16, 16, 32), 64)
+    model = build_static(arch, 3, preset("tiny").detector).eval()
+    batches = [[torch.rand(3, 64, 64) * (i + 1) for _ in range(2)] for i in range(3)]
+    used = recalibrate(model, batches, num_images=6)
+    assert used == 6 and not model.training
+    # the stem BN's running mean is the average of the three batches' means (a cumulative average)
+    expected = []
+    with torch.no_grad():
+        for batch in batches:
+            x = model.transform(batch)[0].tensors
+            expected.append(model.backbone.body.conv1(x).mean(dim=(0, 2, 3)))
+    assert torch.allclose(model.backbone.body.bn1.running_mean, torch.stack(expected).mean(0), atol=1e-5)
+    assert model.backbone.body.bn1.momentum == 0.1  # restored
+
+
+def test_recalibration_stops_at_the_image_budget():
+    model = build_static(Arch((1, 1, 1, 1), (8, 8, 16, 16, 32), 64), 3, preset("tiny").detector)
+    batches = ([torch.rand(3, 64, 64) for _ in range(4)] for _ in range(100))
+    assert recalibrate(model, batches, num_images=10) == 10
+    assert model.backbone.body.bn1.num_batches_tracked == 3  # 4 + 4 + 2 images

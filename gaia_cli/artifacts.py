@@ -38,6 +38,7 @@ KINDS: dict[str, int] = {
     "gaia/weights": 1,
     "gaia/space": 1,
     "gaia/arch": 1,
+    "gaia/checkpoint": 1,
 }
 
 HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")
@@ -425,9 +426,13 @@ class H5Artifact:
             raise BadInput(f"/meta/{name} is not valid JSON", self.path) from None
 
     def tensor_names(self) -> list[str]:
+        """Every tensor's name; a name with '/' lives in nested groups (h5py's paths)."""
         if "tensors" not in self._file:
             return []
-        return list(self._file["tensors"].keys())
+        h5py = _h5py()
+        names: list[str] = []
+        self._file["tensors"].visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        return names
 
     def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
         group = self._file["tensors"] if "tensors" in self._file else {}

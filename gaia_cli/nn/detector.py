@@ -41,6 +41,8 @@ def _heads(num_classes: int, detector: dict[str, Any], scale: int) -> dict[str, 
         "min_size": scale,
         "max_size": max_size_for(scale),
         "rpn_post_nms_top_n_test": d["proposals"],
+        "rpn_post_nms_top_n_train": d["proposals_train"],
+        "box_batch_size_per_image": d["roi_samples_per_image"],
     }
 
 

@@ -53,8 +53,32 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
         mean, var = self.running_mean[:c], self.running_var[:c]
         weight, bias = _lead(self.weight, c), _lead(self.bias, c)
         if self.training and self.sync and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            from torch.nn.modules._functions import SyncBatchNorm
+            if x.is_cuda:  # torch's fused kernels
+                from torch.nn.modules._functions import SyncBatchNorm
 
-            return SyncBatchNorm.apply(x.contiguous(), weight, bias, mean, var, self.eps, factor,
-                                       dist.group.WORLD, dist.get_world_size())
+                return SyncBatchNorm.apply(x.contiguous(), weight, bias, mean, var, self.eps, factor,
+                                           dist.group.WORLD, dist.get_world_size())
+            return _sync_batch_norm(x, weight, bias, mean, var, self.eps, factor)
         return F.batch_norm(x, mean, var, weight, bias, self.training, factor, self.eps)
+
+
+def _sync_batch_norm(x, weight, bias, running_mean, running_var, eps: float, momentum: float) -> torch.Tensor:
+    """Batch norm over the batches of all ranks, for devices without torch's sync-BN kernels (CPUs, gloo).
+
+    Per-channel sums and sums of squares are all-reduced with autograd's all_reduce, so gradients flow
+    through the global statistics as they do in torch's SyncBatchNorm.
+    """
+    from torch.distributed.nn.functional import all_reduce
+
+    c = x.shape[1]
+    dims = [d for d in range(x.dim()) if d != 1]
+    local = torch.cat([x.sum(dim=dims), (x * x).sum(dim=dims), x.new_tensor([x.numel() / c])])
+    total = all_reduce(local)
+    count = total[-1]
+    mean = total[:c] / count
+    var = (total[c: 2 * c] / count - mean * mean).clamp_min(0.0)
+    with torch.no_grad():
+        running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
+        running_var.mul_(1 - momentum).add_(momentum * var.detach() * count / max(float(count) - 1, 1.0))
+    shape = [1, c] + [1] * (x.dim() - 2)
+    return (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps) * weight.view(shape) + bias.view(shape)

@@ -23,6 +23,8 @@ DEFAULT_DETECTOR = {
     "fpn_channels": 256,  # FPN output channels (torchvision and Detectron2 use 256)
     "box_head_dim": 1024,  # the two fully connected layers of the RoI box head
     "proposals": 1000,  # proposals per image the RoI head sees at test time (and in FLOPs counts)
+    "proposals_train": 2000,  # proposals per image kept after NMS in training (torchvision's default)
+    "roi_samples_per_image": 512,  # RoIs sampled per image for the box head's training loss
     "anchor_sizes": [32, 64, 128, 256, 512],  # RPN anchor size on P2..P6, each at aspect ratios 0.5, 1, 2
 }
 ANCHOR_RATIOS = (0.5, 1.0, 2.0)
@@ -215,7 +217,8 @@ def _tiny_space() -> SearchSpace:
         width=[[8, 16], [8, 16], [16, 24], [16, 32], [32, 48]],
         scale=[64, 96, 128],
         anchors={"T1": Arch((1, 2, 2, 1), (16, 16, 16, 32, 32), 96)},
-        detector={"fpn_channels": 32, "box_head_dim": 64, "proposals": 100, "anchor_sizes": [8, 16, 32, 64, 128]},
+        detector={"fpn_channels": 32, "box_head_dim": 64, "proposals": 100, "proposals_train": 256,
+                  "roi_samples_per_image": 64, "anchor_sizes": [8, 16, 32, 64, 128]},
     )
 
 

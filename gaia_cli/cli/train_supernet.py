@@ -1,0 +1,70 @@
+"""`gaia train-supernet`: train the weight-sharing detector over a search space (GAIA 3.1.2, 4.2.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gaia_cli import console
+from gaia_cli.cli.app import app
+from gaia_cli.cli.options import Device, OutputH5, Quiet, Seed, Verbose
+
+
+@app.command(
+    "train-supernet",
+    epilog=(
+        "Examples:\n\n"
+        "  gaia train-supernet --data toy/train.json --space tiny --epochs 4 -o supernet.h5\n\n"
+        "  gaia train-supernet --data coco.u.json --data o365.u.json --labels labels.json --space ar50to101 \\\n"
+        "      --abps --head-loss-weight 5 --batch-size 2 -o supernet.h5      # GAIA's schedule\n\n"
+        "  torchrun --nproc_per_node 8 -m gaia_cli train-supernet ... --resume   # continue a stopped run"
+    ),
+)
+def train_supernet(
+    data: Annotated[list[str], typer.Option("--data", help="A COCO training set; repeat for several (then give --labels).")],
+    output: OutputH5,
+    space: Annotated[str, typer.Option("--space", help="Search space: a preset (ar50, ar77, ar101, ar50to101, tiny) or a gaia/space file.")] = "ar50to101",
+    labels: Annotated[Optional[str], typer.Option("--labels", help="A gaia/labels space that maps every dataset's categories (from unify-labels).")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (one --data only; default: found beside it).", file_okay=False)] = None,
+    abps: Annotated[bool, typer.Option("--abps", help="GAIA's anchor-based progressive shrinking: ar101:24:16,21;ar77:13:8,11;ar50:13:8,11.")] = False,
+    phases: Annotated[Optional[str], typer.Option("--phases", help="Phases SPACE:EPOCHS[:STEPS], ';'-separated; each shrink adds a warm-up epoch.")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases).")] = 12,
+    lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
+    rules: Annotated[str, typer.Option("--rules", help="Path sampling: gaia (GAIA's rules cycled with uniform), sandwich, uniform, or a comma list of rules.")] = "gaia",
+    paths_per_step: Annotated[int, typer.Option("--paths-per-step", help="Paths per step, gradients accumulated (3 with --rules sandwich).")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step on each process.")] = 2,
+    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.00125).")] = 0.00125,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase.")] = 1000,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")] = 1e-4,
+    clip_grad: Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")] = 10.0,
+    head_loss_weight: Annotated[float, typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (GAIA: 5).")] = 1.0,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Backbone weights: a gaia/weights backbone or a torchvision ResNet .pth.", dir_okay=False)] = None,
+    amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (fp16 autocast with loss scaling; CUDA only).")] = False,
+    workers: Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")] = 2,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints (OUTPUT.ckpt.h5).")] = 500,
+    log_every: Annotated[int, typer.Option("--log-every", help="Steps between log lines.")] = 20,
+    stop_after: Annotated[Optional[int], typer.Option("--stop-after", help="Stop after this many steps with a checkpoint (split a run into jobs).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.ckpt.h5, exactly where it stopped.")] = False,
+    device: Device = "auto",
+    seed: Seed = 0,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Train a supernet on COCO-format data and write supernet.h5 (gaia/weights, role supernet).
+
+    Each step trains one path (or several with --paths-per-step) drawn by GAIA's sampling rules, on a batch
+    grouped by aspect ratio. SGD with momentum 0.9; the rate is --lr-per-image times the images of a step,
+    warmed up, then divided by 10 at the steps. Checkpoints are written every --checkpoint-every steps and
+    when the run is interrupted (Ctrl-C, SIGTERM); --resume continues exactly. Runs under torchrun on several
+    processes (NCCL on GPUs, gloo on CPUs) with synchronised batch norm.
+    """
+    from gaia_cli.engine.supernet import TrainRequest, run
+
+    run(TrainRequest(data=data, output=output, space=space, labels=labels, images=images, abps=abps, phases=phases,
+                     epochs=epochs, lr_steps=lr_steps, rules=rules, paths_per_step=paths_per_step,
+                     batch_size=batch_size, lr_per_image=lr_per_image, warmup_iters=warmup_iters,
+                     weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight, init=init,
+                     amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
+                     stop_after=stop_after, resume=resume, device=device, seed=seed))

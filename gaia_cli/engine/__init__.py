@@ -1,0 +1,1 @@
+"""Training and evaluation: the loop (AMP, data parallel, checkpoint/resume, schedules), COCO evaluation."""

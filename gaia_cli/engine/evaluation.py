@@ -1,0 +1,85 @@
+"""`eval` as a library call: load the weights, pick the path, recalibrate BN, evaluate with pycocotools."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gaia_cli import console
+from gaia_cli.errors import BadInput
+
+DEFAULT_RECALIBRATION = 2000
+
+
+@dataclasses.dataclass
+class EvalRequest:
+    weights: str
+    data: str
+    arch: str | None = None
+    images: Path | None = None
+    recalibrate: int | None = None
+    recalibrate_data: str | None = None
+    batch_size: int = 4
+    device: str = "auto"
+    seed: int = 0
+
+
+def recalibration_batches(coco, batch_size: int, seed: int):
+    """Batches of images of `coco` in a seeded random order (labels unused)."""
+    from gaia_cli.data.dataset import DetectionDataset
+
+    dataset = DetectionDataset(coco, label_of_category={cid: 1 for cid in coco.category_ids})
+    order = np.random.default_rng(seed).permutation(len(dataset)).tolist()
+    for start in range(0, len(order), batch_size):
+        yield [dataset[i][0] for i in order[start: start + batch_size]]
+
+
+def select_path(model, meta: dict[str, Any], arch_spec: str | None, source: str):
+    """The static model to evaluate: the supernet's path `arch`, or the model itself."""
+    from gaia_cli.nn.detector import extract
+    from gaia_cli.space.arch import read_arch
+
+    if meta["role"] == "supernet":
+        if arch_spec is None:
+            raise BadInput("a supernet holds many paths: choose one with --arch", source)
+        arch = meta["space"].check(read_arch(arch_spec), arch_spec)
+        model.set_arch(arch)
+        return extract(model, arch), arch
+    if arch_spec is not None and read_arch(arch_spec) != meta["arch"]:
+        raise BadInput(f"this model is the path {meta['arch']}; --arch names another", source)
+    return model, meta["arch"]
+
+
+def run(r: EvalRequest) -> dict[str, Any]:
+    from gaia_cli import devices
+    from gaia_cli.data.coco import load_coco
+    from gaia_cli.engine.evaluate import evaluate, label_map
+    from gaia_cli.nn.bn import recalibrate
+    from gaia_cli.nn.io import load_detector
+
+    if r.batch_size < 1:
+        raise BadInput("--batch-size must be at least 1")
+    if r.recalibrate is not None and r.recalibrate < 0:
+        raise BadInput("--recalibrate must be 0 or more images")
+    device = devices.resolve(r.device)
+    model, meta = load_detector(r.weights)
+    coco = load_coco(r.data, r.images)
+    label_map(meta["classes"], coco)  # refuse mismatched categories before any work
+    static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
+    static.to(device)
+    count = r.recalibrate if r.recalibrate is not None else (DEFAULT_RECALIBRATION if meta["role"] == "supernet" else 0)
+    recal: dict[str, Any] = {"images": 0}
+    if count:
+        source = coco if r.recalibrate_data is None else load_coco(r.recalibrate_data)
+        used = recalibrate(static, recalibration_batches(source, r.batch_size, r.seed), count)
+        recal = {"images": used, "data": source.source}
+        if used < count:
+            console.warn(f"recalibrated BN with {used} images ({source.source} has no more), not {count}")
+    metrics = evaluate(static, meta["classes"], coco, device, r.batch_size)
+    console.info(f"{coco.source}: AP {metrics['AP']:.2f} AP50 {metrics['AP50']:.2f} on {len(coco.images)} images")
+    return {"arch": arch.as_dict(), "weights": meta["ref"].as_dict(), "data": coco.ref.as_dict(),
+            "recalibration": recal, **metrics}

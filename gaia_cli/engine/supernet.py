@@ -1,0 +1,194 @@
+"""`train-supernet` as a library call: check the inputs, build the data and the supernet, train, write."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gaia_cli import console
+from gaia_cli.artifacts import check_output_path
+from gaia_cli.errors import BadInput
+
+
+@dataclasses.dataclass
+class TrainRequest:
+    data: list[str]
+    output: Path
+    space: str = "ar50to101"
+    labels: str | None = None
+    images: Path | None = None
+    abps: bool = False
+    phases: str | None = None
+    epochs: int = 12
+    lr_steps: str | None = None
+    rules: str = "gaia"
+    paths_per_step: int = 1
+    batch_size: int = 2
+    lr_per_image: float = 0.00125
+    warmup_iters: int = 1000
+    weight_decay: float = 1e-4
+    clip_grad: float = 10.0
+    head_loss_weight: float = 1.0
+    init: Path | None = None
+    amp: bool = False
+    workers: int = 2
+    checkpoint_every: int = 500
+    log_every: int = 20
+    stop_after: int | None = None
+    resume: bool = False
+    device: str = "auto"
+    seed: int = 0
+
+
+def checkpoint_path(output: Path) -> Path:
+    return output.with_name(output.name.removesuffix(".h5") + ".ckpt.h5")
+
+
+def load_training_data(data: list[str], labels_spec: str | None, images: Path | None):
+    """(dataset, classes, input refs) for one or several COCO files, through a label space if given."""
+    from gaia_cli.data.coco import load_coco
+    from gaia_cli.data.dataset import CombinedDataset, DetectionDataset, default_transforms
+    from gaia_cli.labels.space import read_labels
+
+    if not data:
+        raise BadInput("give the training data with --data")
+    if len(data) > 1 and labels_spec is None:
+        raise BadInput("several --data sets need --labels (a label space from gaia unify-labels)")
+    if len(data) > 1 and images is not None:
+        raise BadInput("--images goes with a single --data; several datasets find their images beside them")
+    parts = [load_coco(d, images) for d in data]
+    transforms = default_transforms(train=True)
+    refs = [p.ref for p in parts]
+    if labels_spec is None:
+        dataset = DetectionDataset(parts[0], transforms=transforms)
+        classes = [c["name"] for c in parts[0].categories]
+    else:
+        space = read_labels(labels_spec)
+        dataset = CombinedDataset([(p, None) for p in parts], space, transforms)
+        classes = space.names
+    return dataset, classes, refs
+
+
+def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
+    from gaia_cli.engine.schedule import ABPS, Phase, default_steps, parse_phases
+    from gaia_cli.space.arch import read_space
+
+    if request.abps and request.phases:
+        raise BadInput("--abps is GAIA's default --phases: give one or the other")
+    if request.abps or request.phases:
+        phases = parse_phases(ABPS if request.abps else request.phases)
+    else:
+        if request.epochs < 1:
+            raise BadInput("--epochs must be at least 1")
+        steps = default_steps(request.epochs)
+        if request.lr_steps:
+            try:
+                steps = tuple(int(x) for x in request.lr_steps.split(","))
+            except ValueError:
+                raise BadInput(f"--lr-steps {request.lr_steps!r}: expected epochs such as 8,11") from None
+        phases = parse_phases(f"{space.name}:{request.epochs}:{','.join(map(str, steps))}")
+        return [(phases[0], space)]
+    resolved = []
+    for phase in phases:
+        sub = space if phase.space == space.name else read_space(phase.space)
+        if not space.covers(sub):
+            raise BadInput(f"phase space {sub.name!r} is not inside --space {space.name!r}")
+        resolved.append((phase, sub))
+    return resolved
+
+
+def check_options(r: TrainRequest) -> None:
+    if r.batch_size < 1 or r.paths_per_step < 1 or r.workers < 0 or r.checkpoint_every < 1 or r.log_every < 1:
+        raise BadInput("--batch-size, --paths-per-step, --checkpoint-every and --log-every must be at least 1 "
+                       "(--workers at least 0)")
+    if r.lr_per_image <= 0 or r.weight_decay < 0 or r.clip_grad < 0 or r.head_loss_weight <= 0 or r.warmup_iters < 0:
+        raise BadInput("--lr-per-image and --head-loss-weight must be positive; --weight-decay, --clip-grad "
+                       "and --warmup-iters not negative")
+    if r.stop_after is not None and r.stop_after < 1:
+        raise BadInput("--stop-after must be at least 1")
+
+
+def run(r: TrainRequest) -> None:
+    from gaia_cli import devices
+    from gaia_cli.engine import distributed as ddp
+    from gaia_cli.engine.train import TrainOptions, Trainer
+    from gaia_cli.nn.detector import Supernet
+    from gaia_cli.nn.elastic import ElasticBatchNorm2d
+    from gaia_cli.nn.io import init_backbone, save_detector
+    from gaia_cli.space.arch import read_space
+    from gaia_cli.space.sampling import parse_rules
+
+    check_options(r)
+    check_output_path(r.output)
+    device = devices.resolve(r.device)
+    if r.amp and device.type != "cuda":
+        raise BadInput("--amp needs a CUDA device (on the CPU, train in fp32)")
+    parse_rules(r.rules)
+    space = read_space(r.space)
+    phases = resolve_phases(r, space)
+    dataset, classes, refs = load_training_data(r.data, r.labels, r.images)
+
+    rank, world = ddp.setup(device)
+    try:
+        if rank != 0:
+            console.set_verbosity(quiet=True)
+        torch.manual_seed(r.seed)
+        random.seed(r.seed)
+        np.random.seed(r.seed)
+        model = Supernet(space, len(classes) + 1)
+        init_report = init_backbone(model, r.init) if r.init else None
+        if init_report:
+            console.info(f"--init: loaded {init_report['loaded']} backbone tensors, skipped {len(init_report['skipped'])}")
+        model.to(device)
+        if device.type == "cuda":
+            model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        if world > 1:
+            for m in model.modules():
+                if isinstance(m, ElasticBatchNorm2d):
+                    m.sync = True
+        ddp.broadcast_params(model)
+
+        from gaia_cli.data.sampler import aspect_ratio_groups
+
+        options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,
+                               warmup_iters=r.warmup_iters, clip_grad=r.clip_grad or None,
+                               head_loss_weight=r.head_loss_weight, rules=r.rules, paths_per_step=r.paths_per_step,
+                               amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
+                               log_every=r.log_every, seed=r.seed, stop_after=r.stop_after)
+        run_key = {"data": [ref.as_dict()["sha256"] for ref in refs], "space": space.to_payload(), "classes": classes,
+                   "init": init_report["path"] if init_report else None}
+        trainer = Trainer(model, dataset, aspect_ratio_groups(dataset.aspect_ratios()), phases, options, device,
+                          checkpoint_path(r.output), run_key)
+        if r.resume:
+            trainer.resume()
+        console.info(f"training a {space.name} supernet ({space.size():,} paths) on {len(dataset)} images, "
+                     f"{len(classes)} classes: {trainer.total_iterations()} steps on {world} process(es), {device}")
+
+        def log(record: dict[str, Any]) -> None:
+            parts = " ".join(f"{k.removeprefix('loss_')} {record[k]:.3f}" for k in record if k.startswith("loss_"))
+            console.info(f"step {record['iteration']} {record['phase']} lr {record['lr']:.2e} "
+                         f"loss {record['loss']:.3f} ({parts})")
+
+        outcome = trainer.train(log)
+        if outcome == "stopped":
+            console.info(f"stopped after step {trainer.position.iteration}; checkpoint {trainer.checkpoint}: "
+                         f"run the same command with --resume to continue")
+            return
+        digest = ddp.check_replicas(model)
+        if world > 1:
+            console.info(f"all {world} replicas hold identical weights (sha256 {digest[:16]})")
+        if rank == 0:
+            extra = {"training": {"iterations": trainer.position.iteration, "seconds": round(trainer.seconds, 1),
+                                  "world": world, "phases": trainer.run["phases"], "options": options.run_key(),
+                                  "log": trainer.log, "init": init_report}}
+            manifest = save_detector(r.output, model.cpu(), classes, extra, refs)
+            trainer.checkpoint.unlink(missing_ok=True)
+            console.emit_line(manifest)
+    finally:
+        ddp.teardown()

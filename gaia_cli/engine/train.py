@@ -1,0 +1,271 @@
+"""The training loop that `train-supernet` runs (and that fine-tuning shares).
+
+Each step: set the learning rate; draw the step's path(s) from the phase's `PathSampler` (one by default,
+several with the sandwich rule, their gradients accumulated); forward the batch through each path; stop on a
+non-finite loss; average gradients over ranks; clip; SGD step. Losses of the RoI head are multiplied by
+`head_loss_weight` (GAIA uses 5 for its many classes).
+
+A checkpoint (HDF5, `gaia/checkpoint`: weights, momentum buffers, the sampler's and torch's random states,
+the position in the schedule and the log) is written every `checkpoint_every` steps, when SIGINT/SIGTERM
+asks the run to stop (at the next step boundary), and at `stop_after`. Resuming restores all of it, so on a
+CPU a run stopped and resumed ends with the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from gaia_cli import console
+from gaia_cli.artifacts import H5Artifact, write_h5
+from gaia_cli.engine import distributed as ddp
+from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
+from gaia_cli.engine.schedule import Phase, learning_rate
+from gaia_cli.errors import BadInput, RunFailure
+from gaia_cli.space.arch import SearchSpace
+from gaia_cli.space.sampling import PathSampler
+
+HEAD_LOSSES = ("loss_classifier", "loss_box_reg")
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    batch_size: int = 2  # images per step on each rank
+    lr_per_image: float = 0.00125  # GAIA 4.2.2; the rate is this times the images of a step over all ranks
+    momentum: float = 0.9
+    weight_decay: float = 1e-4  # not applied to batch-norm weights and biases
+    warmup_iters: int = 1000
+    clip_grad: float | None = 10.0
+    head_loss_weight: float = 1.0
+    rules: str = "gaia"
+    paths_per_step: int = 1
+    amp: bool = False
+    workers: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 20
+    seed: int = 0
+    stop_after: int | None = None
+
+    def run_key(self) -> dict[str, Any]:
+        """The options a resumed run must share with the run it continues."""
+        key = dataclasses.asdict(self)
+        for volatile in ("workers", "checkpoint_every", "log_every", "stop_after"):
+            key.pop(volatile)
+        return key
+
+
+class StopRequested:
+    """SIGINT/SIGTERM during training: finish the step, write a checkpoint, then exit 130."""
+
+    def __init__(self):
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequested":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.requested:  # a second signal: stop now
+            raise KeyboardInterrupt()
+        self.requested = True
+        console.warn("stopping after this step (a checkpoint will be written); signal again to stop at once")
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            is_norm = isinstance(module, nn.modules.batchnorm._BatchNorm)
+            (no_decay if is_norm or name == "bias" else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@dataclasses.dataclass
+class Position:
+    iteration: int = 0
+    phase: int = 0
+    epoch: int = 0  # within the phase
+    batch: int = 0  # next batch within the epoch
+    iteration_in_phase: int = 0
+
+
+class Trainer:
+    """Trains `model` (a `Supernet`) through `phases` on `dataset` (items: (image, target))."""
+
+    def __init__(self, model: nn.Module, dataset, group_ids: list[int], phases: list[tuple[Phase, SearchSpace]],
+                 options: TrainOptions, device: torch.device, checkpoint: Path, run: dict[str, Any]):
+        self.model, self.options, self.device = model, options, device
+        self.dataset = SeededDataset(dataset, options.seed)
+        self.group_ids = group_ids
+        self.phases = phases
+        self.checkpoint = checkpoint
+        self.rank, self.world = ddp.world()
+        # as JSON would give it back from a checkpoint, so the two compare equal
+        self.run = json.loads(json.dumps({**run, "options": options.run_key(), "world": self.world,
+                                          "phases": [dataclasses.asdict(p) for p, _ in phases]}))
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(_param_groups(model, options.weight_decay), lr=0.0,
+                                         momentum=options.momentum)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=options.amp)
+        self.position = Position()
+        self.samplers = [PathSampler(space, options.rules, seed=options.seed * 1000 + i) for i, (_, space) in
+                         enumerate(phases)]
+        self.log: list[dict[str, Any]] = []
+        self.seconds = 0.0
+        self.last_checkpoint: int | None = None
+
+    # ------------------------------------------------------------------------------------------ schedule
+
+    def iterations_per_epoch(self) -> int:
+        return len(epoch_batches(self.group_ids, self.options.batch_size, self.options.seed, 0, self.rank, self.world))
+
+    def total_iterations(self) -> int:
+        return self.iterations_per_epoch() * sum(p.total_epochs for p, _ in self.phases)
+
+    def _global_epoch(self) -> int:
+        return sum(p.total_epochs for p, _ in self.phases[: self.position.phase]) + self.position.epoch
+
+    # -------------------------------------------------------------------------------------------- loop
+
+    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> str:
+        """Run to the end (returns "done") or to `stop_after` ("stopped")."""
+        opts, pos = self.options, self.position
+        base_lr = opts.lr_per_image * opts.batch_size * self.world
+        per_epoch = self.iterations_per_epoch()
+        self.model.train()
+        started = time.perf_counter()
+        with StopRequested() as stop, console.progress("training", total=self.total_iterations()) as bar:
+            bar.advance(pos.iteration)
+            while pos.phase < len(self.phases):
+                phase, space = self.phases[pos.phase]
+                while pos.epoch < phase.total_epochs:
+                    batches = epoch_batches(self.group_ids, opts.batch_size, opts.seed, self._global_epoch(),
+                                            self.rank, self.world)
+                    for images, targets in loader(self.dataset, batches[pos.batch:], opts.workers):
+                        lr = learning_rate(base_lr, phase, pos.epoch + pos.batch / per_epoch,
+                                           pos.iteration_in_phase, opts.warmup_iters)
+                        record = self._step(images, targets, lr, self.samplers[pos.phase])
+                        pos.iteration += 1
+                        pos.iteration_in_phase += 1
+                        pos.batch += 1
+                        bar.advance(1)
+                        self.seconds += time.perf_counter() - started
+                        started = time.perf_counter()
+                        if pos.iteration % opts.log_every == 0 or pos.iteration == 1:
+                            record.update(iteration=pos.iteration, phase=space.name, epoch=self._global_epoch())
+                            self.log.append(record)
+                            if on_step:
+                                on_step(record)
+                        if pos.iteration % opts.checkpoint_every == 0:
+                            self.save()
+                        if opts.stop_after is not None and pos.iteration >= opts.stop_after:
+                            self.save()
+                            return "stopped"
+                        if not ddp.all_true(not stop.requested, self.device):
+                            self.save()
+                            raise KeyboardInterrupt()
+                    pos.epoch += 1
+                    pos.batch = 0
+                pos.phase += 1
+                pos.epoch = pos.iteration_in_phase = 0
+        return "done"
+
+    def _step(self, images, targets, lr: float, sampler: PathSampler) -> dict[str, Any]:
+        opts = self.options
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        images = [img.to(self.device, non_blocking=True) for img in images]
+        targets = [{k: v.to(self.device, non_blocking=True) for k, v in t.items()} for t in targets]
+        archs = ddp.broadcast_object([sampler.next() for _ in range(opts.paths_per_step)])
+        totals: dict[str, float] = {}
+        finite = True
+        for arch in archs:
+            self.model.set_arch(arch)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=opts.amp):
+                losses = self.model(images, targets)
+            loss = sum(v * (opts.head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items())
+            loss = loss / len(archs)
+            finite = finite and bool(torch.isfinite(loss).item())
+            if not finite:
+                break
+            self.scaler.scale(loss).backward()
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(archs)
+        if not ddp.all_true(finite, self.device):
+            where = f" (last good checkpoint: {self.checkpoint}, iteration {self.last_checkpoint})" \
+                if self.last_checkpoint is not None else " (no checkpoint was written yet)"
+            raise RunFailure(f"the loss is not finite at iteration {self.position.iteration + 1} on path {archs[-1]}; "
+                             f"stopped{where}. Resume with a lower learning rate or more warm-up")
+        ddp.average_gradients(self.params)
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = None
+        if opts.clip_grad:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, opts.clip_grad))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        record = {"lr": lr, "loss": sum(totals.values()), **totals, "archs": [a.as_dict() for a in archs]}
+        if grad_norm is not None:
+            record["grad_norm"] = grad_norm if math.isfinite(grad_norm) else None
+        return record
+
+    # -------------------------------------------------------------------------------------- checkpoints
+
+    def _state(self) -> dict[str, Any]:
+        return {"position": dataclasses.asdict(self.position), "samplers": [s.state() for s in self.samplers],
+                "log": self.log, "seconds": self.seconds, "run": self.run, "scaler": self.scaler.state_dict()}
+
+    def save(self) -> None:
+        """Write the checkpoint (rank 0), atomically; check first that every replica holds the same weights."""
+        ddp.check_replicas(self.model)
+        if self.rank == 0:
+            tensors = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+            for i, p in enumerate(self.params):
+                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    tensors[f"momentum/{i}"] = buf
+            tensors["rng/torch"] = torch.get_rng_state()
+            if self.device.type == "cuda":
+                tensors["rng/cuda"] = torch.cuda.get_rng_state(self.device)
+            write_h5(self.checkpoint, "gaia/checkpoint", tensors, {"state": self._state()})
+        self.last_checkpoint = self.position.iteration
+
+    def resume(self) -> None:
+        """Continue from the checkpoint; refuse one written by a different run."""
+        if not self.checkpoint.is_file():
+            raise BadInput("no checkpoint to resume from (run without --resume to start)", self.checkpoint)
+        with H5Artifact(self.checkpoint, "gaia/checkpoint") as art:
+            state = art.meta("state")
+            differs = sorted(k for k in set(state["run"]) | set(self.run) if state["run"].get(k) != self.run.get(k))
+            if differs:
+                raise BadInput(f"the checkpoint is of another run (it differs in {', '.join(differs)}); "
+                               f"use the same command line, or start afresh without --resume", self.checkpoint)
+            self.model.load_state_dict({k[len("model/"):]: v for k, v in art.tensors("model/").items()})
+            for name, buf in art.tensors("momentum/").items():
+                p = self.params[int(name.split("/")[1])]
+                self.optimizer.state[p]["momentum_buffer"] = buf.to(self.device)
+            torch.set_rng_state(art.tensors("rng/torch")["rng/torch"])
+            if self.device.type == "cuda" and "rng/cuda" in art.tensor_names():
+                torch.cuda.set_rng_state(art.tensors("rng/cuda")["rng/cuda"], self.device)
+        self.position = Position(**state["position"])
+        for sampler, s in zip(self.samplers, state["samplers"]):
+            sampler.load_state(s)
+        self.log, self.seconds = state["log"], state["seconds"]
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.last_checkpoint = self.position.iteration
+        console.info(f"resuming at iteration {self.position.iteration} of {self.total_iterations()}")

@@ -1,0 +1,111 @@
+"""Detector weights in `gaia/weights` HDF5 files: a supernet (role `supernet`) or one static path (`model`).
+
+Meta datasets: `role`; `space` (the supernet's search space) or `arch` (the static model's path);
+`classes` (label k is classes[k - 1]; 0 is background); and whatever the writer adds (training log, metrics).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from torch import nn
+
+from gaia_cli.artifacts import H5Artifact, InputRef, write_h5
+from gaia_cli.errors import BadInput
+from gaia_cli.nn.detector import Supernet, build_static
+from gaia_cli.space.arch import Arch, SearchSpace
+
+
+def save_detector(path: str | os.PathLike, model: nn.Module, classes: list[str], extra: dict[str, Any] | None = None,
+                  inputs: list[InputRef] | None = None) -> dict[str, str]:
+    """Write a supernet or a static model; returns the manifest line."""
+    meta: dict[str, Any] = {"classes": classes, **(extra or {})}
+    if isinstance(model, Supernet):
+        meta.update(role="supernet", space=model.space.to_payload())
+    else:
+        if "arch" not in meta or "detector" not in meta:
+            raise ValueError("a static model needs 'arch' and 'detector' in its meta")
+        meta["role"] = "model"
+    return write_h5(path, "gaia/weights", model.state_dict(), meta, inputs)
+
+
+def load_detector(spec: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """A supernet or static model (in eval mode) from a `gaia/weights` file, with its meta and `ref`."""
+    with H5Artifact(spec, "gaia/weights") as art:
+        role = art.meta("role")
+        classes = art.meta("classes")
+        if not isinstance(classes, list) or not classes:
+            raise BadInput("has no classes", art.path)
+        meta = {"role": role, "classes": classes, "ref": art.ref}
+        if role == "supernet":
+            space = SearchSpace.from_payload(art.meta("space"), str(art.path))
+            model = Supernet(space, len(classes) + 1)
+            meta["space"] = space
+        elif role == "model":
+            arch = Arch.from_dict(art.meta("arch"), str(art.path))
+            meta["arch"], meta["detector"] = arch, art.meta("detector")
+            model = build_static(arch, len(classes) + 1, meta["detector"])
+        else:
+            raise BadInput(f"holds weights of role {role!r}; expected a supernet or a model", art.path)
+        state = art.tensors()
+        for name in art.meta_names():
+            if name not in ("header", "role", "classes", "space", "arch", "detector"):
+                meta[name] = art.meta(name)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
+    if missing or wrong:
+        raise BadInput(f"weights do not fit the {role} they describe (missing {missing[:3]}, wrong shape {wrong[:3]})",
+                       art.path)
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
+def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
+    """Copy backbone weights into the supernet's leading channels and first blocks.
+
+    `spec` is a `gaia/weights` file of role `backbone` (from `gaia pretrain`), or a torchvision ResNet state
+    dict (`.pth`, loaded with `weights_only=True`: no code runs). Names are torchvision's (`conv1.weight`,
+    `layer1.0.bn2.running_mean`, ...); the classifier `fc.*` is skipped. A tensor larger than the supernet's
+    in some dimension, or one the supernet lacks, is reported and skipped. The anchor paths (R50/R101 in the
+    GAIA spaces) then start from those weights; the rest of the supernet keeps its initialisation.
+    """
+    from pathlib import Path
+
+    import torch
+
+    path = Path(spec)
+    if not path.is_file():
+        raise BadInput("no such file", path)
+    with open(path, "rb") as fh:
+        is_h5 = fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    if is_h5:
+        with H5Artifact(path, "gaia/weights") as art:
+            if art.meta("role") != "backbone":
+                raise BadInput(f"holds a {art.meta('role')}, expected a backbone (from gaia pretrain) or a .pth", path)
+            source = art.tensors()
+    else:
+        try:
+            source = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many kinds for a file that is not a state dict
+            raise BadInput(f"not a torch state dict ({type(exc).__name__}: {exc})", path) from None
+        source = source.get("state_dict", source) if isinstance(source, dict) else source
+        if not isinstance(source, dict) or not all(torch.is_tensor(v) for v in source.values()):
+            raise BadInput("not a state dict of tensors", path)
+    body = model.backbone.body.state_dict()
+    loaded, skipped = [], []
+    with torch.no_grad():
+        for name, tensor in source.items():
+            target = body.get(name)
+            if name.startswith("fc."):
+                continue
+            if target is None or tensor.dim() != target.dim() or any(a > b for a, b in zip(tensor.shape, target.shape)):
+                skipped.append(name)
+                continue
+            target[tuple(slice(0, n) for n in tensor.shape)] = tensor.to(target.dtype)
+            loaded.append(name)
+    model.backbone.body.load_state_dict(body)
+    if not loaded:
+        raise BadInput("no tensor of it fits the supernet's backbone (are these ResNet weights?)", path)
+    return {"path": str(path), "loaded": len(loaded), "skipped": skipped}

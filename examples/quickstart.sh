@@ -24,4 +24,14 @@ gaia unify-labels coco "toy=$out/toy/train.json" --review "$out/review.json" > "
 gaia unify-labels --apply "$out/labels.json" "$out/toy/val.json" > "$out/toy/val.unified.json"
 gaia inspect "$out/toy/val.unified.json" -q > /dev/null
 
+# 6. A weight-sharing supernet over the 'tiny' search space (every path shares one set of weights).
+#    The manifest line on stdout names the HDF5 file; later commands accept it in place of the path.
+gaia train-supernet --data "$out/toy/train.json" --space tiny --epochs 2 --batch-size 4 \
+  --lr-per-image 0.0025 --warmup-iters 10 --workers 0 -o "$out/supernet.h5" > "$out/supernet.manifest"
+
+# 7. Evaluate one path: extracted, its batch-norm statistics recalibrated on training images, COCO metrics.
+gaia space sample tiny -n 1 --rule max |
+  gaia eval --weights "$out/supernet.manifest" --arch - --data "$out/toy/val.json" \
+    --recalibrate 64 --recalibrate-data "$out/toy/train.json" > "$out/eval.json"
+
 echo "quickstart done: see $out/" >&2

@@ -103,3 +103,30 @@ def test_recalibration_stops_at_the_image_budget():
     batches = ([torch.rand(3, 64, 64) for _ in range(4)] for _ in range(100))
     assert recalibrate(model, batches, num_images=10) == 10
     assert model.backbone.body.bn1.num_batches_tracked == 3  # 4 + 4 + 2 images
+
+
+def test_iou_balanced_sampling_spreads_negatives_over_iou_ranges():
+    from gaia_cli.nn.sampling import iou_balanced_choice
+
+    torch.manual_seed(0)
+    # 900 easy negatives (IoU < 1/6), 60 medium, 40 hard: uniform sampling would take mostly easy ones
+    ious = torch.cat([torch.rand(900) * 0.16, 0.17 + torch.rand(60) * 0.15, 0.34 + torch.rand(40) * 0.15])
+    indices = torch.arange(1000)
+    picked = iou_balanced_choice(indices, ious, 90, high=0.5)
+    assert len(picked) == len(set(picked.tolist())) == 90
+    counts = torch.bincount(torch.bucketize(ious[picked], torch.tensor([0.5 / 3, 1.0 / 3]), right=True), minlength=3)
+    assert counts.tolist() == [30, 30, 30]
+    short = iou_balanced_choice(indices[:910], ious[:910], 90, high=0.5)  # 10 medium only: filled from the rest
+    assert len(short) == 90 and (ious[short] >= 0.5 / 3).sum() == 10
+
+
+def test_iou_balanced_roi_heads_train():
+    from gaia_cli.nn.sampling import IoUBalancedRoIHeads, use_iou_balanced_sampling
+
+    net = Supernet(preset("tiny"), num_classes=3).train()
+    use_iou_balanced_sampling(net)
+    assert isinstance(net.roi_heads, IoUBalancedRoIHeads)
+    target = {"boxes": torch.tensor([[10.0, 10.0, 40.0, 50.0], [50.0, 20.0, 90.0, 60.0]]), "labels": torch.tensor([1, 2])}
+    losses = net([torch.rand(3, 96, 96)], [target])
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()

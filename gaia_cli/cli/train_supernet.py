@@ -40,6 +40,7 @@ def train_supernet(
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")] = 1e-4,
     clip_grad: Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")] = 10.0,
     head_loss_weight: Annotated[float, typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (GAIA: 5).")] = 1.0,
+    iou_balanced: Annotated[bool, typer.Option("--iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; GAIA trains with it).")] = False,
     init: Annotated[Optional[Path], typer.Option("--init", help="Backbone weights: a gaia/weights backbone or a torchvision ResNet .pth.", dir_okay=False)] = None,
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (fp16 autocast with loss scaling; CUDA only).")] = False,
     workers: Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")] = 2,
@@ -65,6 +66,7 @@ def train_supernet(
     run(TrainRequest(data=data, output=output, space=space, labels=labels, images=images, abps=abps, phases=phases,
                      epochs=epochs, lr_steps=lr_steps, rules=rules, paths_per_step=paths_per_step,
                      batch_size=batch_size, lr_per_image=lr_per_image, warmup_iters=warmup_iters,
-                     weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight, init=init,
+                     weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight,
+                     iou_balanced=iou_balanced, init=init,
                      amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
                      stop_after=stop_after, resume=resume, device=device, seed=seed))

@@ -34,6 +34,7 @@ class TrainRequest:
     weight_decay: float = 1e-4
     clip_grad: float = 10.0
     head_loss_weight: float = 1.0
+    iou_balanced: bool = False
     init: Path | None = None
     amp: bool = False
     workers: int = 2
@@ -141,6 +142,10 @@ def run(r: TrainRequest) -> None:
         random.seed(r.seed)
         np.random.seed(r.seed)
         model = Supernet(space, len(classes) + 1)
+        if r.iou_balanced:
+            from gaia_cli.nn.sampling import use_iou_balanced_sampling
+
+            use_iou_balanced_sampling(model)
         init_report = init_backbone(model, r.init) if r.init else None
         if init_report:
             console.info(f"--init: loaded {init_report['loaded']} backbone tensors, skipped {len(init_report['skipped'])}")
@@ -162,7 +167,7 @@ def run(r: TrainRequest) -> None:
                                amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
                                log_every=r.log_every, seed=r.seed, stop_after=r.stop_after)
         run_key = {"data": [ref.as_dict()["sha256"] for ref in refs], "space": space.to_payload(), "classes": classes,
-                   "init": init_report["path"] if init_report else None}
+                   "init": init_report["path"] if init_report else None, "iou_balanced": r.iou_balanced}
         trainer = Trainer(model, dataset, aspect_ratio_groups(dataset.aspect_ratios()), phases, options, device,
                           checkpoint_path(r.output), run_key)
         if r.resume:

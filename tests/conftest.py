@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_gaia(*args, input: bytes | str | None = None, cwd=None, env=None, timeout=120):
+def run_gaia(*args, input: bytes | str | None = None, cwd=None, env=None, timeout=600):
     """Run `python -m gaia_cli ARGS`; returns CompletedProcess with text stdout/stderr."""
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     if isinstance(input, str):

@@ -39,6 +39,9 @@ KINDS: dict[str, int] = {
     "gaia/space": 1,
     "gaia/arch": 1,
     "gaia/checkpoint": 1,
+    "gaia/latency": 1,
+    "gaia/latency-profile": 1,
+    "gaia/arch-set": 1,
 }
 
 HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")

@@ -100,18 +100,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_train_identical_replicas(shapes, tmp_path):
-    out = tmp_path / "ddp.h5"
+def _torchrun(shapes, out, *extra) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), "-m", "gaia_cli", "train-supernet", "--data", str(shapes / "val.json"),
-           "--space", "tiny", "--device", "cpu", "--workers", "0", "--batch-size", "2", "--epochs", "1",
-           "--checkpoint-every", "2", "--warmup-iters", "1", "-o", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "all 2 replicas hold identical weights" in proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["kind"] == "gaia/weights"  # rank 0 alone writes
-    with H5Artifact(out, "gaia/weights") as art:
+           "--space", "tiny", "--device", "cpu", "--workers", "0", "--batch-size", "2", "--epochs", "2",
+           "--checkpoint-every", "3", "--warmup-iters", "1", "--lr-per-image", "0.002", "-o", str(out), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def test_two_processes_train_identical_replicas_and_resume_exactly(shapes, tmp_path):
+    whole = _torchrun(shapes, tmp_path / "ddp.h5")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert "all 2 replicas hold identical weights" in whole.stderr
+    assert json.loads(whole.stdout.strip().splitlines()[-1])["kind"] == "gaia/weights"  # rank 0 alone writes
+    with H5Artifact(tmp_path / "ddp.h5", "gaia/weights") as art:
         assert art.meta("training")["world"] == 2
+    stopped = _torchrun(shapes, tmp_path / "split.h5", "--stop-after", "4")
+    assert stopped.returncode == 0 and not (tmp_path / "split.h5").exists(), stopped.stderr[-3000:]
+    resumed = _torchrun(shapes, tmp_path / "split.h5", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = _tensors(tmp_path / "ddp.h5"), _tensors(tmp_path / "split.h5")
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(shapes, tmp_path):

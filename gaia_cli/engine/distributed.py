@@ -59,19 +59,39 @@ def broadcast_object(obj: Any) -> Any:
 
 
 def average_gradients(params: list[nn.Parameter]) -> None:
-    """All-reduce the mean gradient of `params` (a missing gradient counts as zero)."""
+    """All-reduce the mean gradient of the parameters some rank has a gradient for.
+
+    A parameter no rank used keeps no gradient, as in a single process, so the optimizer leaves it alone
+    (a zero gradient would still move it through momentum and weight decay). One used elsewhere but not
+    here counts as zero here.
+    """
     size = world()[1]
     if size == 1:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    device = params[0].device
+    used = torch.tensor([p.grad is not None for p in params], dtype=torch.uint8, device=device)
+    dist.all_reduce(used, op=dist.ReduceOp.MAX)
+    chosen = [p for p, u in zip(params, used.tolist()) if u]
+    if not chosen:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in chosen]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= size
     offset = 0
-    for p, g in zip(params, grads):
+    for p, g in zip(chosen, grads):
         n = g.numel()
         p.grad = flat[offset: offset + n].view_as(p).clone()
         offset += n
+
+
+def gather_object(obj: Any) -> list[Any]:
+    """`obj` of every rank, in rank order."""
+    if world()[1] == 1:
+        return [obj]
+    everyone: list[Any] = [None] * world()[1]
+    dist.all_gather_object(everyone, obj)
+    return everyone
 
 
 def all_true(flag: bool, device: torch.device) -> bool:

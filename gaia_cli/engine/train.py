@@ -199,13 +199,14 @@ class Trainer:
                 losses = self.model(images, targets)
             loss = sum(v * (opts.head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items())
             loss = loss / len(archs)
-            finite = finite and bool(torch.isfinite(loss).item())
+            # decided together before any backward pass: sync-BN's backward holds collectives of its own
+            finite = ddp.all_true(bool(torch.isfinite(loss).item()), self.device)
             if not finite:
                 break
             self.scaler.scale(loss).backward()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(archs)
-        if not ddp.all_true(finite, self.device):
+        if not finite:
             where = f" (last good checkpoint: {self.checkpoint}, iteration {self.last_checkpoint})" \
                 if self.last_checkpoint is not None else " (no checkpoint was written yet)"
             raise RunFailure(f"the loss is not finite at iteration {self.position.iteration + 1} on path {archs[-1]}; "
@@ -230,18 +231,31 @@ class Trainer:
                 "log": self.log, "seconds": self.seconds, "run": self.run, "scaler": self.scaler.state_dict()}
 
     def save(self) -> None:
-        """Write the checkpoint (rank 0), atomically; check first that every replica holds the same weights."""
+        """Write the checkpoint (rank 0), atomically; check first that every replica holds the same weights.
+
+        Each rank's random state is kept: RoI and anchor sampling draw from it according to each rank's own
+        boxes, so the ranks' states differ, and each must get its own back on resume.
+        """
         ddp.check_replicas(self.model)
+        states = ddp.gather_object(torch.get_rng_state())
+        cuda_states = ddp.gather_object(torch.cuda.get_rng_state(self.device)) if self.device.type == "cuda" else []
+        failure: Exception | None = None
         if self.rank == 0:
-            tensors = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-            for i, p in enumerate(self.params):
-                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
-                if buf is not None:
-                    tensors[f"momentum/{i}"] = buf
-            tensors["rng/torch"] = torch.get_rng_state()
-            if self.device.type == "cuda":
-                tensors["rng/cuda"] = torch.cuda.get_rng_state(self.device)
-            write_h5(self.checkpoint, "gaia/checkpoint", tensors, {"state": self._state()})
+            try:
+                tensors = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+                for i, p in enumerate(self.params):
+                    buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                    if buf is not None:
+                        tensors[f"momentum/{i}"] = buf
+                tensors.update({f"rng/torch/{r}": state for r, state in enumerate(states)})
+                tensors.update({f"rng/cuda/{r}": state for r, state in enumerate(cuda_states)})
+                write_h5(self.checkpoint, "gaia/checkpoint", tensors, {"state": self._state()})
+            except Exception as exc:  # reported to every rank below, so none waits for the others forever
+                failure = exc
+        if not ddp.all_true(failure is None, self.device):
+            if failure is not None:
+                raise failure
+            raise RunFailure("rank 0 could not write the checkpoint; see its error")
         self.last_checkpoint = self.position.iteration
 
     def resume(self) -> None:
@@ -258,9 +272,10 @@ class Trainer:
             for name, buf in art.tensors("momentum/").items():
                 p = self.params[int(name.split("/")[1])]
                 self.optimizer.state[p]["momentum_buffer"] = buf.to(self.device)
-            torch.set_rng_state(art.tensors("rng/torch")["rng/torch"])
-            if self.device.type == "cuda" and "rng/cuda" in art.tensor_names():
-                torch.cuda.set_rng_state(art.tensors("rng/cuda")["rng/cuda"], self.device)
+            torch.set_rng_state(art.tensors(f"rng/torch/{self.rank}")[f"rng/torch/{self.rank}"])
+            if self.device.type == "cuda":
+                name = f"rng/cuda/{self.rank}"
+                torch.cuda.set_rng_state(art.tensors(name)[name], self.device)
         self.position = Position(**state["position"])
         for sampler, s in zip(self.samplers, state["samplers"]):
             sampler.load_state(s)

@@ -56,29 +56,46 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
             if x.is_cuda:  # torch's fused kernels
                 from torch.nn.modules._functions import SyncBatchNorm
 
-                return SyncBatchNorm.apply(x.contiguous(), weight, bias, mean, var, self.eps, factor,
-                                           dist.group.WORLD, dist.get_world_size())
+                memory = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+                return SyncBatchNorm.apply(x.contiguous(memory_format=memory), weight, bias, mean, var, self.eps,
+                                           factor, dist.group.WORLD, dist.get_world_size())
             return _sync_batch_norm(x, weight, bias, mean, var, self.eps, factor)
         return F.batch_norm(x, mean, var, weight, bias, self.training, factor, self.eps)
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks, differentiable: the gradient of each rank's input is the sum of all ranks' gradients."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ARG004
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ARG004
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
 
 
 def _sync_batch_norm(x, weight, bias, running_mean, running_var, eps: float, momentum: float) -> torch.Tensor:
     """Batch norm over the batches of all ranks, for devices without torch's sync-BN kernels (CPUs, gloo).
 
-    Per-channel sums and sums of squares are all-reduced with autograd's all_reduce, so gradients flow
-    through the global statistics as they do in torch's SyncBatchNorm.
+    Two passes, as torch's kernels do: the global mean first, then the global mean squared deviation from it
+    (E[x^2] - E[x]^2 in float32 loses the variance of large-mean channels). Both sums are all-reduced
+    differentiably, so gradients flow through the global statistics as in torch's SyncBatchNorm.
     """
-    from torch.distributed.nn.functional import all_reduce
-
     c = x.shape[1]
     dims = [d for d in range(x.dim()) if d != 1]
-    local = torch.cat([x.sum(dim=dims), (x * x).sum(dim=dims), x.new_tensor([x.numel() / c])])
-    total = all_reduce(local)
-    count = total[-1]
-    mean = total[:c] / count
-    var = (total[c: 2 * c] / count - mean * mean).clamp_min(0.0)
+    shape = [1, c] + [1] * (x.dim() - 2)
+    # ranks pad their batches to their own image sizes: the element count is summed too
+    first = _AllReduceSum.apply(torch.cat([x.sum(dim=dims), x.new_tensor([x.numel() / c])]))
+    count = first[-1].detach()
+    mean = first[:c] / count
+    centred = x - mean.view(shape)
+    var = _AllReduceSum.apply((centred * centred).sum(dim=dims)) / count
     with torch.no_grad():
         running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
-        running_var.mul_(1 - momentum).add_(momentum * var.detach() * count / max(float(count) - 1, 1.0))
-    shape = [1, c] + [1] * (x.dim() - 2)
-    return (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps) * weight.view(shape) + bias.view(shape)
+        running_var.mul_(1 - momentum).add_(momentum * var.detach() * count / (count - 1).clamp_min(1.0))
+    return centred * torch.rsqrt(var.view(shape) + eps) * weight.view(shape) + bias.view(shape)

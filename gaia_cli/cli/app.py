@@ -45,7 +45,8 @@ def _root(
 
 def _register() -> None:
     # Each module adds its command to `app`; importing them is cheap (no torch at module level).
-    from gaia_cli.cli import eval_cmd, inspect_cmd, space_cmd, toy_data, train_supernet, unify_labels  # noqa: F401
+    from gaia_cli.cli import (  # noqa: F401
+        bench_latency, eval_cmd, inspect_cmd, space_cmd, toy_data, train_supernet, unify_labels)
 
 
 _register()

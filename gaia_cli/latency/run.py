@@ -1,0 +1,133 @@
+"""`bench-latency` as a library call."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from gaia_cli import console
+from gaia_cli.errors import BadInput
+
+
+@dataclasses.dataclass
+class BenchRequest:
+    archs: list[str]
+    space: str = "ar50to101"
+    sample: int = 0
+    model: str | None = None
+    device: str = "auto"
+    predict: bool = False
+    build_profile: bool = False
+    check: str | None = None
+    fit_archs: int = 20
+    classes: int = 81
+    warmup: int = 10
+    runs: int = 50
+    precision: str = "fp32"
+    channels_last: bool = False
+    name: str | None = None
+    seed: int = 0
+
+
+def read_archs(specs: list[str]):
+    """Archs from files or stdin: one arch per file, or JSON lines of archs (as `gaia space sample` prints)."""
+    import json
+
+    from gaia_cli.artifacts import check_header, read_input
+    from gaia_cli.space.arch import Arch
+
+    archs = []
+    for spec in specs:
+        src = read_input(spec)
+        try:
+            text = src.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInput("is not UTF-8 text", src.name) from None
+        try:
+            objs = [json.loads(text)]  # one (possibly pretty-printed) document
+        except ValueError:
+            try:
+                objs = [json.loads(ln) for ln in text.splitlines() if ln.strip()]  # JSON lines
+            except ValueError as exc:
+                raise BadInput(f"neither a JSON document nor JSON lines ({exc})", src.name) from None
+        for obj in objs:
+            if isinstance(obj, dict) and "kind" in obj:
+                check_header(obj, "gaia/arch", src.name)
+            archs.append(Arch.from_dict(obj, src.name))
+    return archs
+
+
+def run(r: BenchRequest) -> dict[str, Any]:
+    from gaia_cli.artifacts import json_artifact
+    from gaia_cli.space.arch import read_space
+    from gaia_cli.space.sampling import PathSampler
+
+    if sum([r.predict, r.build_profile, r.check is not None]) > 1:
+        raise BadInput("--predict, --build-profile and --check are separate modes: give one")
+    if r.classes < 2 or r.runs < 1 or r.warmup < 0 or r.sample < 0 or r.fit_archs < 0:
+        raise BadInput("--classes must be at least 2, --runs at least 1; --warmup, --sample, --fit-archs not negative")
+    if r.predict:
+        from gaia_cli.latency.profile import load_profile
+
+        profile = load_profile(r.device)  # an unknown name lists the known ones before anything else
+    archs = read_archs(r.archs)
+    space = read_space(r.space)  # its detector settings (FPN width, proposals, anchors) are measured too
+    if r.sample:
+        sampler = PathSampler(space, "uniform", r.seed)
+        archs += [sampler.next() for _ in range(r.sample)]
+
+    if r.predict:
+        if not archs:
+            raise BadInput("--predict needs archs (files, -, or --sample N --space S)")
+        return {"profile": profile.name, "method": profile.method, "calibration": profile.calibration,
+                "predictions": [{"arch": a.as_dict(), "latency_ms": profile.predict(a)} for a in archs]}
+
+    import torch
+
+    from gaia_cli import devices
+    from gaia_cli.latency.measure import environment, measure_model
+
+    device = devices.resolve(r.device)
+    torch.manual_seed(r.seed)
+    method = {"batch": 1, "warmup": r.warmup, "runs": r.runs, "precision": r.precision,
+              "channels_last": r.channels_last, "timer": "cuda events" if device.type == "cuda" else "perf_counter",
+              "input": "[3, S, S] uniform noise", "classes": r.classes}
+    if r.build_profile:
+        from gaia_cli.latency.build import build_profile
+
+        profile = build_profile(space, r.classes, device, r.warmup, r.runs, r.fit_archs, r.seed,
+                                r.name or environment(device)["name"])
+        console.info(f"profile {profile.name}: {len(profile.blocks)} blocks, {len(profile.stems)} stems; "
+                     f"fit error {profile.calibration['fit_mean_error']:.1%} on {r.fit_archs} archs")
+        return json_artifact("gaia/latency-profile", profile.to_payload())
+    if r.check is not None:
+        from gaia_cli.latency.build import check_profile
+        from gaia_cli.latency.profile import load_profile
+
+        profile = load_profile(r.check)
+        if not archs:
+            raise BadInput("--check needs held-out archs (--sample N, files or -)")
+        report = check_profile(profile, archs, device, r.warmup, r.runs, space)
+        console.info(f"profile {profile.name} on {len(archs)} archs: MAPE {report['mape']:.1%}, max {report['max_error']:.1%}")
+        return json_artifact("gaia/latency", {"method": method, "environment": environment(device), "check": report})
+
+    from gaia_cli.nn.detector import build_static
+
+    results = []
+    models = []
+    if r.model:
+        from gaia_cli.nn.io import load_detector
+
+        net, meta = load_detector(r.model)
+        if meta["role"] != "model":
+            raise BadInput("--model takes a static model; for a supernet path, give its arch", r.model)
+        models.append((meta["arch"], net))
+    models += [(a, build_static(a, r.classes, space.detector)) for a in archs]
+    if not models:
+        raise BadInput("nothing to measure: give archs, --sample N, or --model FILE")
+    with console.progress("measuring", total=len(models)) as bar:
+        for arch, net in models:
+            m = measure_model(net, arch.scale, device, r.warmup, r.runs, r.precision, r.channels_last, r.seed)
+            results.append({"arch": arch.as_dict(), **m})
+            bar.advance()
+    return json_artifact("gaia/latency", {"method": method, "environment": environment(device), "results": results})

@@ -116,6 +116,17 @@ def show(renderable: Any) -> None:
     err().print(renderable)
 
 
+@contextlib.contextmanager
+def quietly() -> Iterator[None]:
+    """Info and progress off for a block (inner work of a loop that reports for itself)."""
+    before = _state["quiet"]
+    _state["quiet"] = True
+    try:
+        yield
+    finally:
+        _state["quiet"] = before
+
+
 class _Progress:
     def __init__(self, bar, task):
         self._bar, self._task = bar, task

@@ -26,7 +26,7 @@ import numpy as np
 
 from gaia_cli.errors import BadInput
 from gaia_cli.space.arch import Arch
-from gaia_cli.space.flops import conv_out, detector_cost
+from gaia_cli.space.flops import conv_out, detector_gflops
 
 KIND = "gaia/latency-profile"
 BUILTIN = ("v100",)
@@ -56,10 +56,8 @@ def arch_blocks(arch: Arch) -> tuple[str, list[tuple[str, int]]]:
     return stem_key(arch.width[0], arch.scale), blocks
 
 
-@functools.lru_cache(maxsize=200_000)
-def _gmacs(arch: Arch, classes: int, detector_json: str) -> float:
-    detector = json.loads(detector_json) if detector_json else None
-    return sum(p.macs for p in detector_cost(arch, classes, detector).values()) / 1e9
+def _gmacs(arch: Arch, classes: int, detector: dict[str, Any] | None) -> float:
+    return detector_gflops(arch, classes, detector)
 
 
 @dataclasses.dataclass
@@ -79,7 +77,7 @@ class LatencyProfile:
     source: str = "<memory>"
 
     def gmacs(self, arch: Arch) -> float:
-        return _gmacs(arch, self.classes, json.dumps(self.detector, sort_keys=True) if self.detector else "")
+        return _gmacs(arch, self.classes, self.detector)
 
     def raw(self, arch: Arch) -> float:
         """The lookup-table sum before the correction (lut profiles)."""
@@ -150,7 +148,7 @@ def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def v100() -> LatencyProfile:
     rows = table2()
     archs = [Arch(tuple(r["depth"]), tuple(r["width"]), r["scale"]) for r in rows]
-    x = np.array([_gmacs(a, 81, "") for a in archs])
+    x = np.array([_gmacs(a, 81, None) for a in archs])
     y = np.array([r["latency_ms_v100"] for r in rows], dtype=float)
     slope, intercept = fit_linear(x, y)
     loo = leave_one_out(x, y)

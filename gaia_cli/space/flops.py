@@ -14,6 +14,7 @@ Parameters are the trainable parameters of the extracted static model (`torch` c
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from gaia_cli.space.arch import ANCHOR_RATIOS, DEFAULT_DETECTOR, Arch
@@ -97,5 +98,31 @@ def summary(arch: Arch, num_classes: int = 81, detector: dict[str, int] | None =
     }
 
 
-def detector_gflops(arch: Arch, num_classes: int = 81, detector: dict[str, int] | None = None) -> float:
-    return sum(p.macs for p in detector_cost(arch, num_classes, detector).values()) / 1e9
+def detector_gflops(arch: Arch, num_classes: int = 81, detector: dict[str, Any] | None = None) -> float:
+    """The detector's GMACs, from a closed form (~5x faster than `detector_cost`, which tests it), cached."""
+    d = {**DEFAULT_DETECTOR, **(detector or {})}
+    return _total_gmacs(arch, num_classes, d["fpn_channels"], d["box_head_dim"], d["proposals"])
+
+
+@functools.lru_cache(maxsize=500_000)
+def _total_gmacs(arch: Arch, classes: int, f: int, rep: int, proposals: int) -> float:
+    s = (arch.scale - 1) // 2 + 1  # stem conv 7x7/2, pad 3
+    macs = s * s * 3 * arch.width[0] * 49
+    s = (s - 1) // 2 + 1  # max pool 3x3/2, pad 1
+    c_in = arch.width[0]
+    sides = []
+    for stage, (blocks, mid) in enumerate(zip(arch.depth, arch.width[1:])):
+        out = 4 * mid
+        s_out = s if stage == 0 else (s - 1) // 2 + 1
+        # first block: 1x1 in->mid at s, 3x3 mid->mid at s_out, 1x1 mid->out at s_out, projection in->out at s_out
+        macs += s * s * c_in * mid + s_out * s_out * (9 * mid * mid + mid * out + c_in * out)
+        macs += (blocks - 1) * s_out * s_out * (out * mid + 9 * mid * mid + mid * out)
+        sides.append((s_out, out))
+        s, c_in = s_out, out
+    a = len(ANCHOR_RATIOS)
+    for side, channels in sides:
+        macs += side * side * (channels * f + 9 * f * f)  # FPN lateral and output convs
+    levels = [side for side, _ in sides] + [(sides[-1][0] - 1) // 2 + 1]
+    macs += sum(side * side for side in levels) * (9 * f * f + f * a + 4 * f * a)  # RPN head
+    macs += proposals * (f * 49 * rep + rep * rep + rep * classes + rep * 4 * classes)  # RoI head
+    return macs / 1e9

@@ -1,0 +1,60 @@
+"""`gaia search`: the best arch under a latency and/or FLOPs budget, by evolution."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from gaia_cli import console
+from gaia_cli.cli.app import app
+from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
+
+
+@app.command(
+    "search",
+    epilog=(
+        "Examples:\n\n"
+        "  gaia search --latency 25 --device v100 > arch.json\n\n"
+        "  gaia search --latency 25 --device v100 --weights supernet.h5 --data val.json --generations 20\n\n"
+        "  gaia search --pareto 16,20,25,30,40,53 --device v100 > family.json\n\n"
+        "  gaia search --flops 60 --top 5 --space ar50"
+    ),
+)
+def search(
+    latency: Annotated[Optional[float], typer.Option("--latency", help="Latency budget in ms on --device.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="The deployment target: a latency profile (v100, or a file from bench-latency --build-profile).")] = None,
+    flops: Annotated[Optional[float], typer.Option("--flops", help="FLOPs budget in GMACs at [3, S, S].")] = None,
+    space: Annotated[str, typer.Option("--space", help="A preset or a gaia/space file (a pruned space works too).")] = "ar50to101",
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Score paths by this supernet's COCO AP on --data (measured, slow).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Validation set for --weights.")] = None,
+    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Images to recalibrate each path's BN with (--weights).")] = 200,
+    recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images for --recalibrate (default: --data's).")] = None,
+    compute_device: Annotated[str, typer.Option("--compute-device", help="Where --weights paths are evaluated (auto, cpu, cuda).")] = "auto",
+    classes: Annotated[int, typer.Option("--classes", help="Classes, background included, for FLOPs (a supernet gives its own).")] = 81,
+    pareto: Annotated[Optional[str], typer.Option("--pareto", help="One arch per latency budget, e.g. 16,20,25,30,40,53 (a gaia/arch-set).")] = None,
+    top: Annotated[int, typer.Option("--top", help="The K best archs (a gaia/arch-set when K > 1).")] = 1,
+    population: Annotated[int, typer.Option("--population")] = 100,
+    generations: Annotated[int, typer.Option("--generations")] = 500,
+    parent_ratio: Annotated[float, typer.Option("--parent-ratio")] = 0.25,
+    mutation_ratio: Annotated[float, typer.Option("--mutation-ratio")] = 0.5,
+    mutate_prob: Annotated[float, typer.Option("--mutate-prob", help="Per-gene mutation probability of depth and width.")] = 0.1,
+    scale_mutate_prob: Annotated[float, typer.Option("--scale-mutate-prob")] = 0.5,
+    output: Output = None,
+    seed: Seed = 0,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Search a space for the best arch under a budget; print it as a gaia/arch.
+
+    The objective is the supernet's measured AP (--weights, --data) or, without a supernet, a proxy that the
+    output names: "flops-proxy", the largest FLOPs under the budget. Evolution with once-for-all's defaults
+    (population 100, 500 generations, parents 25%, mutants 50%, gene mutation 0.1, scale mutation 0.5).
+    """
+    from gaia_cli.search.evolution import Settings
+    from gaia_cli.search.run import SearchRequest, run
+
+    settings = Settings(population, generations, parent_ratio, mutation_ratio, mutate_prob, scale_mutate_prob, seed=seed)
+    result = run(SearchRequest(space, latency, device, flops, weights, data, recalibrate, recalibrate_data,
+                               compute_device, classes, pareto, top, settings))
+    console.emit_json(result, output)

@@ -1,0 +1,1 @@
+"""Architecture search: evolution under latency/FLOPs budgets (later: pruning, ranking)."""

@@ -1,0 +1,120 @@
+"""`search` as a library call: the budget, the objective, the evolution, the gaia/arch (or arch-set) out."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from gaia_cli import console
+from gaia_cli.errors import BadInput
+from gaia_cli.search.evolution import Budget, Evolution, Settings
+from gaia_cli.space.arch import Arch
+
+
+@dataclasses.dataclass
+class SearchRequest:
+    space: str = "ar50to101"
+    latency: float | None = None
+    device: str | None = None
+    flops: float | None = None
+    weights: str | None = None
+    data: str | None = None
+    recalibrate: int = 200
+    recalibrate_data: str | None = None
+    compute_device: str = "auto"
+    classes: int = 81
+    pareto: str | None = None
+    top: int = 1
+    settings: Settings = dataclasses.field(default_factory=Settings)
+
+
+def supernet_objective(r: SearchRequest, space) -> tuple[str, Callable[[Arch], float], int]:
+    """COCO AP of each path, extracted and BN-recalibrated (cached by the evolution)."""
+    import torch
+
+    from gaia_cli import devices
+    from gaia_cli.data.coco import load_coco
+    from gaia_cli.engine.evaluate import evaluate, label_map
+    from gaia_cli.engine.evaluation import recalibration_batches
+    from gaia_cli.nn.bn import recalibrate
+    from gaia_cli.nn.detector import extract
+    from gaia_cli.nn.io import load_detector
+
+    if r.data is None:
+        raise BadInput("--weights needs --data (the validation set the paths are scored on)")
+    device = devices.resolve(r.compute_device)
+    model, meta = load_detector(r.weights)
+    if meta["role"] != "supernet":
+        raise BadInput("--weights must be a supernet (role supernet) to search its paths", r.weights)
+    if not meta["space"].covers(space):
+        raise BadInput(f"the search space {space.name!r} is not inside the supernet's {meta['space'].name!r}")
+    coco = load_coco(r.data)
+    label_map(meta["classes"], coco)
+    calibration = coco if r.recalibrate_data is None else load_coco(r.recalibrate_data)
+
+    def ap(arch: Arch) -> float:
+        model.set_arch(arch)
+        static = extract(model, arch).to(device)
+        if r.recalibrate:
+            recalibrate(static, recalibration_batches(calibration, 4, 0), r.recalibrate)
+        with console.quietly():
+            return evaluate(static, meta["classes"], coco, device)["AP"]
+
+    torch.set_grad_enabled(False)
+    return "supernet-ap", ap, len(meta["classes"]) + 1
+
+
+def run(r: SearchRequest) -> dict[str, Any]:
+    from gaia_cli.artifacts import json_artifact
+    from gaia_cli.latency.profile import load_profile
+    from gaia_cli.space.arch import read_space
+    from gaia_cli.space.flops import summary
+
+    space = read_space(r.space)
+    profile = load_profile(r.device) if r.device else None
+    if r.top < 1:
+        raise BadInput("--top must be at least 1")
+    budgets = [r.latency] if r.pareto is None else _parse_pareto(r.pareto)
+    if r.pareto is not None and profile is None:
+        raise BadInput("--pareto lists latency budgets: give --device PROFILE")
+    if r.weights:
+        name, objective, classes = supernet_objective(r, space)
+    else:
+        name, classes = "flops-proxy", r.classes
+        objective = None
+    results = []
+    for latency in budgets:
+        budget = Budget(latency, profile, r.flops, classes, space.detector)
+        score = objective or (lambda arch, b=budget: b.costs(arch)[1])
+        evolution = Evolution(space, budget, score, dataclasses.replace(r.settings))
+        ranked = evolution.run()
+        console.info(f"budget {_budget_text(latency, r.flops, profile)}: {budget.evaluations:,} candidates, "
+                     f"{len(ranked):,} distinct archs scored")
+        for value, arch in ranked[: r.top if r.pareto is None else 1]:
+            latency_ms, gflops = budget.costs(arch)
+            results.append({
+                **arch.as_dict(), "space": space.name,
+                "latency_ms": latency_ms, "device": profile.name if profile else None,
+                "gflops": gflops, "mparams": summary(arch, classes, space.detector)["detector"]["mparams"],
+                "objective": {"name": name, "score": value, "measured": name != "flops-proxy"},
+                "budget": {"latency_ms": latency, "gflops": r.flops},
+            })
+    settings = {**dataclasses.asdict(r.settings), "classes": classes}
+    if len(results) == 1:
+        return json_artifact("gaia/arch", {**results[0], "search": settings})
+    return json_artifact("gaia/arch-set", {"archs": results, "search": settings})
+
+
+def _parse_pareto(spec: str) -> list[float]:
+    try:
+        values = sorted(float(x) for x in spec.split(",") if x.strip())
+    except ValueError:
+        raise BadInput(f"--pareto {spec!r}: expected latency budgets in ms, such as 16,20,25") from None
+    if not values or values[0] <= 0:
+        raise BadInput("--pareto needs positive latency budgets")
+    return values
+
+
+def _budget_text(latency, flops, profile) -> str:
+    parts = ([f"{latency:g} ms on {profile.name}"] if latency is not None else []) + ([f"{flops:g} GFLOPs"] if flops else [])
+    return " and ".join(parts)

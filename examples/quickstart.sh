@@ -34,4 +34,8 @@ gaia space sample tiny -n 1 --rule max |
   gaia eval --weights "$out/supernet.manifest" --arch - --data "$out/toy/val.json" \
     --recalibrate 64 --recalibrate-data "$out/toy/train.json" > "$out/eval.json"
 
+# 8. The headline: the best arch of GAIA's space for 25 ms on a V100, by the v100 profile (Table 2).
+gaia search --latency 25 --device v100 > "$out/arch.json"
+gaia space flops "$out/arch.json" > "$out/arch.flops.json"
+
 echo "quickstart done: see $out/" >&2

@@ -199,7 +199,9 @@ def _as_manifest(data: bytes | str) -> dict[str, Any] | None:
         obj = json.loads(text)
     except ValueError:
         return None
-    if isinstance(obj, dict) and set(obj) == MANIFEST_KEYS and isinstance(obj.get("path"), str):
+    # a manifest may carry more (finetune adds its final metrics); these three make it one
+    if isinstance(obj, dict) and MANIFEST_KEYS <= set(obj) and isinstance(obj.get("path"), str) \
+            and isinstance(obj.get("sha256"), str) and len(obj["sha256"]) == 64:
         return obj
     return None
 

@@ -90,3 +90,61 @@ def evaluate(model: nn.Module, classes: list[str], coco: CocoDataset, device: to
              batch_size: int = 4, workers: int = 0) -> dict[str, Any]:
     results = predict(model, coco, label_map(classes, coco), device, batch_size, workers)
     return coco_metrics(coco, results)
+
+
+def log_average_miss_rate(coco: CocoDataset, results: list[dict[str, Any]], iou: float = 0.5) -> dict[str, Any]:
+    """MR^-2, the Caltech/CityPersons metric (lower is better), in %.
+
+    For each category: detections sorted by score are matched greedily to unmatched ground truth at IoU
+    >= 0.5 (a match to a crowd region is ignored, neither true nor false); the miss rate is read at 9 false
+    positives per image (FPPI) log-spaced in [0.01, 1], and MR^-2 is the geometric mean of those 9 values
+    (a curve that never reaches an FPPI counts at its last miss rate, as Caltech's toolbox does).
+    """
+    from torchvision.ops import box_iou
+
+    def xyxy(b):
+        return [b[0], b[1], b[0] + b[2], b[1] + b[3]]
+
+    points = np.logspace(-2, 0, 9)
+    n_images = len(coco.images)
+    per_category = {}
+    for cat in coco.categories:
+        gts: dict[int, list] = {}
+        crowds: dict[int, list] = {}
+        for a in coco.annotations:
+            if a["category_id"] == cat["id"]:
+                (crowds if a.get("iscrowd") else gts).setdefault(a["image_id"], []).append(xyxy(a["bbox"]))
+        total = sum(len(v) for v in gts.values())
+        if total == 0:
+            continue
+        dets = sorted((r for r in results if r["category_id"] == cat["id"]), key=lambda r: -r["score"])
+        used = {img: np.zeros(len(boxes), bool) for img, boxes in gts.items()}
+        tp, fp = [], []
+        for d in dets:
+            box = torch.tensor([xyxy(d["bbox"])])
+            img = d["image_id"]
+            hit, ignore = False, False
+            if img in gts:
+                ious = box_iou(box, torch.tensor(gts[img]))[0].numpy()
+                ious[used[img]] = -1
+                j = int(ious.argmax())
+                if ious[j] >= iou:
+                    used[img][j] = True
+                    hit = True
+            if not hit and img in crowds:
+                inter = box_iou(box, torch.tensor(crowds[img]))[0].numpy()
+                ignore = bool((inter >= iou).any())
+            if ignore:
+                continue
+            tp.append(hit)
+            fp.append(not hit)
+        tp_c, fp_c = np.cumsum(tp), np.cumsum(fp)
+        miss = 1 - tp_c / total if len(tp_c) else np.array([1.0])
+        fppi = fp_c / n_images if len(fp_c) else np.array([0.0])
+        sampled = []
+        for f in points:
+            below = np.flatnonzero(fppi <= f)
+            sampled.append(miss[below[-1]] if len(below) else 1.0)
+        per_category[cat["name"]] = float(np.exp(np.mean(np.log(np.maximum(sampled, 1e-10)))) * 100)
+    mean = float(np.mean(list(per_category.values()))) if per_category else 100.0
+    return {"MR-2": mean, "per_category_mr": per_category}

@@ -22,8 +22,9 @@ WARMUP_FACTOR = 0.001
 class Phase:
     space: str
     epochs: int
-    steps: tuple[int, ...]  # epochs (from the phase's first non-warm-up epoch) after which lr /= 10
+    steps: tuple[int, ...]  # epochs (from the phase's first non-warm-up epoch) after which lr *= decay
     warmup_epochs: int = 0  # whole epochs of linear warm-up before them (1 at each shrink)
+    decay: float = 0.1
 
     @property
     def total_epochs(self) -> int:
@@ -59,7 +60,7 @@ def learning_rate(base: float, phase: Phase, epoch: float, iteration_in_phase: i
     if epoch < phase.warmup_epochs:  # the warm-up epoch at a shrink
         return base * (WARMUP_FACTOR + (1 - WARMUP_FACTOR) * epoch / phase.warmup_epochs)
     trained = epoch - phase.warmup_epochs
-    rate = base * 0.1 ** sum(trained >= s for s in phase.steps)
+    rate = base * phase.decay ** sum(trained >= s for s in phase.steps)
     if phase.warmup_epochs == 0 and iteration_in_phase < warmup_iters:
         alpha = iteration_in_phase / warmup_iters
         rate *= WARMUP_FACTOR * (1 - alpha) + alpha

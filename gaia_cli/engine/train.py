@@ -125,6 +125,7 @@ class Trainer:
         self.samplers = [PathSampler(space, options.rules, seed=options.seed * 1000 + i) for i, (_, space) in
                          enumerate(phases)]
         self.log: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
         self.seconds = 0.0
         self.last_checkpoint: int | None = None
 
@@ -141,8 +142,13 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------- loop
 
-    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> str:
-        """Run to the end (returns "done") or to `stop_after` ("stopped")."""
+    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None,
+              on_epoch: Callable[[int], dict[str, Any] | None] | None = None) -> str:
+        """Run to the end (returns "done") or to `stop_after` ("stopped").
+
+        `on_epoch(epoch)` runs after each epoch (an evaluation, say); what it returns joins `self.history`,
+        which checkpoints keep.
+        """
         opts, pos = self.options, self.position
         base_lr = opts.lr_per_image * opts.batch_size * self.world
         per_epoch = self.iterations_per_epoch()
@@ -178,6 +184,11 @@ class Trainer:
                         if not ddp.all_true(not stop.requested, self.device):
                             self.save()
                             raise KeyboardInterrupt()
+                    if on_epoch is not None:
+                        entry = on_epoch(self._global_epoch() + 1)
+                        self.model.train()
+                        if entry is not None:
+                            self.history.append(entry)
                     pos.epoch += 1
                     pos.batch = 0
                 pos.phase += 1
@@ -194,7 +205,8 @@ class Trainer:
         totals: dict[str, float] = {}
         finite = True
         for arch in archs:
-            self.model.set_arch(arch)
+            if hasattr(self.model, "set_arch"):  # a supernet; a static model is its one path already
+                self.model.set_arch(arch)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=opts.amp):
                 losses = self.model(images, targets)
             loss = sum(v * (opts.head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items())
@@ -228,7 +240,8 @@ class Trainer:
 
     def _state(self) -> dict[str, Any]:
         return {"position": dataclasses.asdict(self.position), "samplers": [s.state() for s in self.samplers],
-                "log": self.log, "seconds": self.seconds, "run": self.run, "scaler": self.scaler.state_dict()}
+                "log": self.log, "history": self.history, "seconds": self.seconds, "run": self.run,
+                "scaler": self.scaler.state_dict()}
 
     def save(self) -> None:
         """Write the checkpoint (rank 0), atomically; check first that every replica holds the same weights.
@@ -279,7 +292,7 @@ class Trainer:
         self.position = Position(**state["position"])
         for sampler, s in zip(self.samplers, state["samplers"]):
             sampler.load_state(s)
-        self.log, self.seconds = state["log"], state["seconds"]
+        self.log, self.seconds, self.history = state["log"], state["seconds"], state.get("history", [])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         self.last_checkpoint = self.position.iteration

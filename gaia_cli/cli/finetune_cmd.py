@@ -1,0 +1,71 @@
+"""`gaia finetune`: a supernet path (or a static model) fitted to the user's task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gaia_cli import console
+from gaia_cli.cli.app import app
+from gaia_cli.cli.options import Device, OutputH5, Quiet, Seed, Verbose
+
+
+@app.command(
+    "finetune",
+    epilog=(
+        "Examples:\n\n"
+        "  gaia finetune --weights supernet.h5 --arch arch.json --data train.json --val val.json -o model.h5\n\n"
+        "  gaia search --latency 25 --device v100 | gaia finetune --weights supernet.h5 --arch - --data train.json -o model.h5\n\n"
+        "  gaia finetune ... --freeze backbone --percent 10 --schedule fast --metric mr"
+    ),
+)
+def finetune(
+    weights: Annotated[str, typer.Option("--weights", help="A supernet (with --arch) or a static model (gaia/weights).")],
+    data: Annotated[str, typer.Option("--data", help="The target training set (COCO format).")],
+    output: OutputH5,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="The path to extract from the supernet; - reads stdin.")] = None,
+    val: Annotated[Optional[str], typer.Option("--val", help="Evaluate on this set after each epoch.")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --data (default: found beside it).", file_okay=False)] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="The supernet's gaia/labels space: new categories borrow the rows of their nearest class by word vectors.")] = None,
+    schedule: Annotated[str, typer.Option("--schedule", help="1x (13 epochs, /5 after 8 and 11), fast (1 warm-up + 2 epochs) or custom.")] = "1x",
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
+    lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops (custom).")] = None,
+    lr_decay: Annotated[float, typer.Option("--lr-decay", help="Factor at each step (custom).")] = 0.2,
+    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step on each process.")] = 2,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters")] = 100,
+    freeze: Annotated[str, typer.Option("--freeze", help="none, backbone (Proper Reuse) or backbone+fpn (linear-probe style).")] = "none",
+    two_stage: Annotated[int, typer.Option("--two-stage", help="Train the head alone for this many epochs first, then everything.")] = 0,
+    percent: Annotated[Optional[float], typer.Option("--percent", help="Train on INTERN's P% split (per class, rounded down).")] = None,
+    shots: Annotated[Optional[int], typer.Option("--shots", help="Train on K instances of each class.")] = None,
+    split_out: Annotated[Optional[Path], typer.Option("--split-out", help="Where the split goes (default: OUTPUT.split.json).", dir_okay=False)] = None,
+    metric: Annotated[str, typer.Option("--metric", help="ap (COCO) or mr (adds the log-average miss rate MR^-2).")] = "ap",
+    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Training images to recalibrate the extracted path's BN with.")] = 2000,
+    amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (CUDA only).")] = False,
+    workers: Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")] = 2,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every")] = 500,
+    stop_after: Annotated[Optional[int], typer.Option("--stop-after", help="Stop after this many steps with a checkpoint.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.ckpt.h5.")] = False,
+    device: Device = "auto",
+    seed: Seed = 0,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune a path for a target dataset and write model.h5 (gaia/weights, role model).
+
+    Classifier weight surgery keeps the rows of categories the supernet knows and borrows the nearest
+    class's rows for the others (with --labels). Prints the manifest line with the final metrics.
+    """
+    from gaia_cli.engine.finetune import FinetuneRequest, run
+
+    result = run(FinetuneRequest(weights=weights, data=data, output=output, arch=arch, val=val, images=images,
+                                 labels=labels, schedule=schedule, epochs=epochs, lr_steps=lr_steps, lr_decay=lr_decay,
+                                 lr_per_image=lr_per_image, batch_size=batch_size, warmup_iters=warmup_iters,
+                                 freeze=freeze, two_stage=two_stage, percent=percent, shots=shots, split_out=split_out,
+                                 metric=metric, recalibrate=recalibrate, amp=amp, workers=workers,
+                                 checkpoint_every=checkpoint_every, stop_after=stop_after, resume=resume,
+                                 device=device, seed=seed))
+    if result:
+        console.emit_line(result)

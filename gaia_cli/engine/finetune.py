@@ -1,0 +1,242 @@
+"""`finetune` as a library call: from a supernet path (or a static model) to a detector for the user's task.
+
+Steps: extract the path (recalibrating its BN statistics on the training images), fit the box predictor
+to the target categories by weight surgery, optionally freeze the backbone (and FPN), optionally cut a
+percentage-shot or K-shot split, then train with the shared engine on a fine-tuning schedule, evaluating on
+`--val` after each epoch. Schedules (GAIA 4.2.3): `1x` is 13 epochs at 0.0001875 per image, divided by 5
+after epochs 8 and 11; `fast` (GAIA's fast-finetuning) is a warm-up epoch, then 2 epochs divided by 10
+after the first; `custom` takes `--epochs` and `--lr-steps`.
+
+Frozen parts ("Proper Reuse"): their weights and batch-norm statistics stay as they are (BN becomes
+torchvision's FrozenBatchNorm2d), they leave the optimiser and autograd, so no activations are kept for
+them. `--two-stage E` trains the head alone for E epochs, then everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gaia_cli import console
+from gaia_cli.artifacts import check_output_path
+from gaia_cli.errors import BadInput
+
+FREEZE = ("none", "backbone", "backbone+fpn")
+SCHEDULES = ("1x", "fast", "custom")
+
+
+@dataclasses.dataclass
+class FinetuneRequest:
+    weights: str
+    data: str
+    output: Path
+    arch: str | None = None
+    val: str | None = None
+    images: Path | None = None
+    labels: str | None = None
+    schedule: str = "1x"
+    epochs: int = 13
+    lr_steps: str | None = None
+    lr_decay: float = 0.2
+    lr_per_image: float = 0.0001875
+    batch_size: int = 2
+    warmup_iters: int = 100
+    freeze: str = "none"
+    two_stage: int = 0
+    percent: float | None = None
+    shots: int | None = None
+    split_out: Path | None = None
+    metric: str = "ap"
+    recalibrate: int = 2000
+    amp: bool = False
+    workers: int = 2
+    checkpoint_every: int = 500
+    stop_after: int | None = None
+    resume: bool = False
+    device: str = "auto"
+    seed: int = 0
+
+
+def phases_for(r: FinetuneRequest):
+    from gaia_cli.engine.schedule import Phase, default_steps
+
+    if r.schedule == "1x":
+        return [Phase("finetune", 13, (8, 11), decay=0.2)]
+    if r.schedule == "fast":
+        return [Phase("finetune", 2, (1,), warmup_epochs=1, decay=0.1)]
+    if r.epochs < 1:
+        raise BadInput("--epochs must be at least 1")
+    try:
+        steps = tuple(int(x) for x in r.lr_steps.split(",")) if r.lr_steps else default_steps(r.epochs)
+    except ValueError:
+        raise BadInput(f"--lr-steps {r.lr_steps!r}: expected epochs such as 8,11") from None
+    if any(not 0 < s < r.epochs for s in steps):
+        raise BadInput("--lr-steps must be epochs inside --epochs")
+    return [Phase("finetune", r.epochs, steps, decay=r.lr_decay)]
+
+
+def set_frozen(model: nn.Module, parts: str) -> list[str]:
+    """Freeze `parts` of a static Faster R-CNN; returns the frozen module names."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    modules = {"backbone": [model.backbone.body], "backbone+fpn": [model.backbone.body, model.backbone.fpn]}[parts]
+    for module in modules:
+        for name, child in list(module.named_modules()):
+            if isinstance(child, nn.BatchNorm2d):
+                frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+                for key in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(frozen, key).copy_(getattr(child, key).detach())
+                parent = module.get_submodule(name.rsplit(".", 1)[0]) if "." in name else module
+                setattr(parent, name.rsplit(".", 1)[-1], frozen)
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return ["backbone.body"] + (["backbone.fpn"] if parts == "backbone+fpn" else [])
+
+
+def thaw(model: nn.Module) -> None:
+    """Undo `set_frozen`: trainable parameters and ordinary batch norm with the same statistics."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for name, child in list(model.named_modules()):
+        if isinstance(child, FrozenBatchNorm2d):
+            bn = nn.BatchNorm2d(child.weight.numel(), eps=child.eps).to(child.weight.device)
+            with torch.no_grad():
+                for key in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(bn, key).copy_(getattr(child, key))
+            parent = model.get_submodule(name.rsplit(".", 1)[0])
+            setattr(parent, name.rsplit(".", 1)[-1], bn)
+    for p in model.parameters():
+        p.requires_grad_(True)
+
+
+def _vectors_for(labels) -> Any:
+    from gaia_cli.labels.vectors import load_vectors
+
+    meta = (labels.extra or {}).get("vectors") or {}
+    source = meta.get("source")
+    if source and Path(source).is_file():
+        return load_vectors(source, meta.get("format", "auto"))
+    return load_vectors()
+
+
+def run(r: FinetuneRequest) -> dict[str, Any]:
+    from gaia_cli import devices
+    from gaia_cli.data.coco import load_coco
+    from gaia_cli.data.dataset import DetectionDataset, default_transforms
+    from gaia_cli.data.sampler import aspect_ratio_groups
+    from gaia_cli.data.split import split
+    from gaia_cli.engine.evaluate import coco_metrics, label_map, log_average_miss_rate, predict
+    from gaia_cli.engine.evaluation import recalibration_batches, select_path
+    from gaia_cli.engine.supernet import checkpoint_path
+    from gaia_cli.engine.train import TrainOptions, Trainer
+    from gaia_cli.labels.space import read_labels
+    from gaia_cli.labels.surgery import fit_predictor, match_classes
+    from gaia_cli.nn.bn import recalibrate
+    from gaia_cli.nn.io import load_detector, save_detector
+    from gaia_cli.space.arch import SearchSpace
+
+    if r.freeze not in FREEZE:
+        raise BadInput(f"--freeze must be one of {', '.join(FREEZE)}")
+    if r.schedule not in SCHEDULES:
+        raise BadInput(f"--schedule must be one of {', '.join(SCHEDULES)}")
+    if r.metric not in ("ap", "mr"):
+        raise BadInput("--metric must be ap or mr")
+    if r.two_stage < 0 or r.batch_size < 1 or r.lr_per_image <= 0 or r.recalibrate < 0:
+        raise BadInput("--two-stage and --recalibrate must not be negative; --batch-size and --lr-per-image positive")
+    if r.two_stage and r.freeze != "none":
+        raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
+    check_output_path(r.output)
+    device = devices.resolve(r.device)
+    if r.amp and device.type != "cuda":
+        raise BadInput("--amp needs a CUDA device")
+    phases = phases_for(r)
+    model, meta = load_detector(r.weights)
+    static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
+    train = load_coco(r.data, r.images)
+    val = load_coco(r.val) if r.val else None
+    split_report = None
+    if r.percent is not None or r.shots is not None:
+        subset, split_report = split(train, r.percent, r.shots, r.seed)
+        out = r.split_out or r.output.with_name(r.output.name.removesuffix(".h5") + ".split.json")
+        console.emit_json(subset, out)
+        train = load_coco(out, train.image_root)
+        if split_report["empty_categories"]:
+            console.warn(f"the split keeps no instance of {', '.join(split_report['empty_categories'][:5])} "
+                         f"(rounded down, as INTERN does)")
+    if len(train.images) < r.batch_size:
+        raise BadInput(f"the training set has {len(train.images)} images, fewer than --batch-size {r.batch_size}", r.data)
+    labels = read_labels(r.labels) if r.labels else None
+    surgery = match_classes(meta["classes"], train.categories, labels, _vectors_for(labels) if labels else None)
+    static.roi_heads.box_predictor = fit_predictor(static.roi_heads.box_predictor, meta["classes"], surgery)
+    classes = [c["name"] for c in train.categories]
+    if val is not None:
+        label_map(classes, val)
+    if meta["role"] == "supernet" and r.recalibrate:
+        used = recalibrate(static, recalibration_batches(train, r.batch_size, r.seed), r.recalibrate)
+        console.info(f"recalibrated the path's BN statistics on {used} training images")
+    counts = {h: sum(1 for s in surgery if s["how"] == h) for h in ("kept", "borrowed", "new")}
+    console.info(f"classifier surgery: {counts['kept']} kept, {counts['borrowed']} borrowed, {counts['new']} new")
+
+    torch.manual_seed(r.seed)
+    static.to(device)
+    dataset = DetectionDataset(train, transforms=default_transforms(train=True))
+    groups = aspect_ratio_groups(dataset.aspect_ratios())
+    one_path = SearchSpace("path", [[d] for d in arch.depth], [[w] for w in arch.width], [arch.scale])
+
+    def evaluate_epoch(epoch: int) -> dict[str, Any] | None:
+        if val is None:
+            return None
+        with console.quietly():
+            results = predict(static, val, label_map(classes, val), device, r.batch_size)
+        metrics = coco_metrics(val, results)
+        if r.metric == "mr":
+            metrics.update(log_average_miss_rate(val, results))
+        shown = f"MR-2 {metrics['MR-2']:.2f}" if r.metric == "mr" else f"AP {metrics['AP']:.2f}"
+        console.info(f"epoch {epoch}: {shown} on {val.source}")
+        return {"epoch": epoch, **{k: v for k, v in metrics.items() if not k.startswith("per_category")}}
+
+    stages = [("head", r.two_stage), ("all", None)] if r.two_stage else [("all", None)]
+    trainers = []
+    for stage, epochs in stages:
+        frozen = set_frozen(static, "backbone+fpn") if stage == "head" else (
+            set_frozen(static, r.freeze) if r.freeze != "none" else [])
+        stage_phases = phases if epochs is None else [dataclasses.replace(phases[0], epochs=epochs,
+                                                                          steps=tuple(s for s in phases[0].steps if s < epochs))]
+        options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters,
+                               rules="uniform", amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
+                               log_every=20, seed=r.seed, stop_after=r.stop_after)
+        run_key = {"data": train.ref.sha256, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
+                   "freeze": frozen, "classes": classes, "schedule": r.schedule}
+        ckpt = checkpoint_path(r.output)
+        if stage == "head":
+            ckpt = ckpt.with_name(ckpt.name.replace(".ckpt.h5", ".head.ckpt.h5"))
+        trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key)
+        if r.resume and ckpt.is_file():
+            trainer.resume()
+        console.info(f"fine-tuning {arch} ({stage}{', frozen: ' + ', '.join(frozen) if frozen else ''}): "
+                     f"{trainer.total_iterations()} steps")
+        outcome = trainer.train(on_epoch=evaluate_epoch)
+        if outcome == "stopped":
+            console.info(f"stopped; run the same command with --resume to continue ({trainer.checkpoint})")
+            return {}
+        if stage == "head":
+            trainer.save()  # the finished first stage, so a resumed run skips it
+        thaw(static)
+        trainers.append(trainer)
+
+    history = [h for t in trainers for h in t.history]
+    final = history[-1] if history else {}
+    extra = {"arch": arch.as_dict(), "detector": (meta["space"].detector if meta["role"] == "supernet" else meta["detector"]),
+             "surgery": surgery, "history": history, "split": split_report,
+             "training": {"schedule": r.schedule, "freeze": r.freeze, "two_stage": r.two_stage,
+                          "iterations": sum(t.position.iteration for t in trainers),
+                          "log": [rec for t in trainers for rec in t.log]}}
+    manifest = save_detector(r.output, static.cpu(), classes, extra, [train.ref, meta["ref"]])
+    for t in trainers:
+        t.checkpoint.unlink(missing_ok=True)
+    return {**manifest, "metrics": final}

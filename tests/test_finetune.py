@@ -64,6 +64,7 @@ def test_frozen_backbone_stays_bit_identical_and_has_no_grad():
     net.set_arch(arch)
     model = extract(net, arch).train()
     before = {k: v.clone() for k, v in model.backbone.body.state_dict().items()}
+    head_before = {k: v.clone() for k, v in model.roi_heads.state_dict().items()}
     frozen = set_frozen(model, "backbone")
     assert frozen == ["backbone.body"]
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9)
@@ -76,7 +77,8 @@ def test_frozen_backbone_stays_bit_identical_and_has_no_grad():
     after = model.backbone.body.state_dict()  # FrozenBatchNorm2d keeps no num_batches_tracked
     assert set(after) == {k for k in before if not k.endswith("num_batches_tracked")}
     assert all(torch.equal(before[k], after[k]) for k in after)  # weights and BN statistics
-    assert all(p.grad is not None for p in model.roi_heads.parameters())  # the head did train
+    head_after = model.roi_heads.state_dict()
+    assert any(not torch.equal(head_before[k], head_after[k]) for k in head_before)  # the head did train
     thaw(model)
     assert all(p.requires_grad for p in model.parameters())
     assert set(model.backbone.body.state_dict()) == set(before)  # ordinary BN again, as saved models have

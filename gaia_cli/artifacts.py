@@ -42,6 +42,7 @@ KINDS: dict[str, int] = {
     "gaia/latency": 1,
     "gaia/latency-profile": 1,
     "gaia/arch-set": 1,
+    "gaia/selection": 1,
 }
 
 HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")
@@ -169,6 +170,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
 def _read_stdin() -> bytes:
     global _stdin_cache
     if _stdin_cache is None:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise BadInput("'-' cannot be read under torchrun (stdin reaches one process only): give a file", "-")
         if sys.stdin is None or sys.stdin.isatty():
             raise BadInput("'-' reads from stdin, but stdin is a terminal (pipe a file in)", "-")
         _stdin_cache = sys.stdin.buffer.read()

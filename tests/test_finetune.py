@@ -178,3 +178,59 @@ def test_bad_inputs(shapes, supernet_file, tmp_path, write_json):
     assert_bad_input(run_gaia("finetune", *common, "--arch", "-", "--val", shapes / "renamed.json", input=MAX_ARCH),
                      "categories the model does not know", "spaceship")
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_extra_data_adds_selected_upstream_images_in_target_labels(shapes, supernet_file, tmp_path, write_json):
+    from gaia_cli.selection.extra import extra_datasets
+
+    upstream = json.loads((shapes / "train.json").read_text())
+    # an upstream dataset that calls squares "Squares" and has a category the target lacks
+    for cat in upstream["categories"]:
+        cat["name"] = {"square": "Squares", "ring": "donut"}.get(cat["name"], cat["name"])
+    (shapes / "upstream.json").write_text(json.dumps(upstream))
+    target = [{"id": 1, "name": "square"}, {"id": 2, "name": "circle"}]
+    selection = write_json("selection.json", {
+        "kind": "gaia/selection", "schema_version": 1,
+        "datasets": [{"name": "up", "path": str(shapes / "upstream.json"), "images": None}],
+        "images": [{"dataset": "up", "image_id": i, "score": 1.0} for i in (1, 2, 3, 4)]})
+    parts, report = extra_datasets(str(selection), target)
+    assert report[0]["images"] == 4 and report[0]["categories"] == ["Squares", "circle"]
+    names = {c["id"]: c["name"] for c in upstream["categories"]}
+    expected = sum(1 for a in upstream["annotations"] if a["image_id"] in (1, 2, 3, 4)
+                   and names[a["category_id"]] in ("Squares", "circle") and not a["iscrowd"])
+    served = sum(len(parts[0].target(i)["labels"]) for i in range(len(parts[0])))
+    assert served == expected
+    assert all(set(parts[0].target(i)["labels"].tolist()) <= {1, 2} for i in range(4))
+    proc = run_gaia("finetune", "--weights", supernet_file, "--arch", "-", "--data", shapes / "val.json",
+                    "--extra-data", selection, "--schedule", "custom", "--epochs", "1", "--batch-size", "4",
+                    "--workers", "0", "--recalibrate", "4", "--device", "cpu", "-o", tmp_path / "m.h5", input=MAX_ARCH)
+    assert proc.returncode == 0, proc.stderr
+    assert "--extra-data: 4 images" in proc.stderr
+    bad = write_json("bad.json", {"kind": "gaia/selection", "schema_version": 1,
+                                  "datasets": [{"name": "up", "path": str(shapes / "upstream.json")}],
+                                  "images": [{"dataset": "up", "image_id": 99999}]})
+    with pytest.raises(BadInput, match="not in"):
+        extra_datasets(str(bad), target)
+
+
+def test_two_processes_finetune(shapes, supernet_file, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp.h5"
+    arch = tmp_path / "arch.json"
+    arch.write_text(MAX_ARCH)  # stdin reaches one process only under torchrun
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), "-m", "gaia_cli", "finetune", "--weights", str(supernet_file), "--arch", str(arch),
+           "--data", str(shapes / "val.json"), "--schedule", "custom", "--epochs", "1", "--batch-size", "2",
+           "--workers", "0", "--recalibrate", "4", "--device", "cpu", "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1 and json.loads(lines[0])["kind"] == "gaia/weights"  # rank 0 alone prints and writes
+    with H5Artifact(out, "gaia/weights") as art:
+        assert art.meta("role") == "model"

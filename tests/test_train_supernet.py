@@ -14,7 +14,7 @@ from gaia_cli.artifacts import H5Artifact, write_h5
 from gaia_cli.nn.detector import Supernet, extract
 from gaia_cli.nn.io import init_backbone, save_detector
 from gaia_cli.nn.resnet import StaticResNet
-from gaia_cli.space.arch import Arch, preset
+from gaia_cli.space.arch import preset
 
 from conftest import assert_bad_input, run_gaia
 

@@ -38,6 +38,7 @@ def finetune(
     warmup_iters: Annotated[int, typer.Option("--warmup-iters")] = 100,
     freeze: Annotated[str, typer.Option("--freeze", help="none, backbone (Proper Reuse) or backbone+fpn (linear-probe style).")] = "none",
     two_stage: Annotated[int, typer.Option("--two-stage", help="Train the head alone for this many epochs first, then everything.")] = 0,
+    extra_data: Annotated[Optional[str], typer.Option("--extra-data", help="Add the upstream images of a gaia/selection (from select-data), mapped into the target's categories.")] = None,
     percent: Annotated[Optional[float], typer.Option("--percent", help="Train on INTERN's P% split (per class, rounded down).")] = None,
     shots: Annotated[Optional[int], typer.Option("--shots", help="Train on K instances of each class.")] = None,
     split_out: Annotated[Optional[Path], typer.Option("--split-out", help="Where the split goes (default: OUTPUT.split.json).", dir_okay=False)] = None,
@@ -63,7 +64,7 @@ def finetune(
     result = run(FinetuneRequest(weights=weights, data=data, output=output, arch=arch, val=val, images=images,
                                  labels=labels, schedule=schedule, epochs=epochs, lr_steps=lr_steps, lr_decay=lr_decay,
                                  lr_per_image=lr_per_image, batch_size=batch_size, warmup_iters=warmup_iters,
-                                 freeze=freeze, two_stage=two_stage, percent=percent, shots=shots, split_out=split_out,
+                                 freeze=freeze, two_stage=two_stage, extra_data=extra_data, percent=percent, shots=shots, split_out=split_out,
                                  metric=metric, recalibrate=recalibrate, amp=amp, workers=workers,
                                  checkpoint_every=checkpoint_every, stop_after=stop_after, resume=resume,
                                  device=device, seed=seed))

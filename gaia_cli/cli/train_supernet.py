@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from gaia_cli import console
 from gaia_cli.cli.app import app
 from gaia_cli.cli.options import Device, OutputH5, Quiet, Seed, Verbose
 

@@ -84,7 +84,7 @@ class CocoDataset:
     report: ValidationReport
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # `info`, `licenses`, ...
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # runs again on dataclasses.replace, so a subset indexes itself
         self._by_image: dict[int, list[dict[str, Any]]] = {img["id"]: [] for img in self.images}
         for ann in self.annotations:
             self._by_image[ann["image_id"]].append(ann)

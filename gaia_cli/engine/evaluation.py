@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from gaia_cli import console
 from gaia_cli.errors import BadInput

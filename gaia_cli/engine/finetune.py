@@ -15,7 +15,6 @@ them. `--two-stage E` trains the head alone for E epochs, then everything.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ class FinetuneRequest:
     warmup_iters: int = 100
     freeze: str = "none"
     two_stage: int = 0
+    extra_data: str | None = None
     percent: float | None = None
     shots: int | None = None
     split_out: Path | None = None
@@ -127,18 +127,13 @@ def _vectors_for(labels) -> Any:
 def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli import devices
     from gaia_cli.data.coco import load_coco
-    from gaia_cli.data.dataset import DetectionDataset, default_transforms
-    from gaia_cli.data.sampler import aspect_ratio_groups
     from gaia_cli.data.split import split
-    from gaia_cli.engine.evaluate import coco_metrics, label_map, log_average_miss_rate, predict
+    from gaia_cli.engine.evaluate import label_map
     from gaia_cli.engine.evaluation import recalibration_batches, select_path
-    from gaia_cli.engine.supernet import checkpoint_path
-    from gaia_cli.engine.train import TrainOptions, Trainer
     from gaia_cli.labels.space import read_labels
     from gaia_cli.labels.surgery import fit_predictor, match_classes
     from gaia_cli.nn.bn import recalibrate
-    from gaia_cli.nn.io import load_detector, save_detector
-    from gaia_cli.space.arch import SearchSpace
+    from gaia_cli.nn.io import load_detector
 
     if r.freeze not in FREEZE:
         raise BadInput(f"--freeze must be one of {', '.join(FREEZE)}")
@@ -182,10 +177,55 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     counts = {h: sum(1 for s in surgery if s["how"] == h) for h in ("kept", "borrowed", "new")}
     console.info(f"classifier surgery: {counts['kept']} kept, {counts['borrowed']} borrowed, {counts['new']} new")
 
+    from gaia_cli.engine import distributed as ddp
+
+    rank, world = ddp.setup(device)
+    try:
+        return _train(r, static, arch, meta, train, val, classes, surgery, split_report, phases, device, rank, world)
+    finally:
+        ddp.teardown()
+
+
+def use_sync_bn(model: nn.Module) -> None:
+    """Batch norm synchronised over ranks (torch's SyncBatchNorm refuses CPUs; gaia's elastic BN does both)."""
+    from gaia_cli.nn.elastic import ElasticBatchNorm2d
+
+    for m in model.modules():
+        if type(m) is nn.BatchNorm2d:
+            m.__class__ = ElasticBatchNorm2d  # the same parameters and buffers; it adds only the sync mode
+            m.sync = True
+
+
+def _train(r, static, arch, meta, train, val, classes, surgery, split_report, phases, device, rank, world):
+    from gaia_cli.data.dataset import DetectionDataset, default_transforms
+    from gaia_cli.data.sampler import aspect_ratio_groups
+    from gaia_cli.engine import distributed as ddp
+    from gaia_cli.engine.evaluate import coco_metrics, label_map, log_average_miss_rate, predict
+    from gaia_cli.engine.supernet import checkpoint_path
+    from gaia_cli.engine.train import TrainOptions, Trainer
+    from gaia_cli.nn.io import save_detector
+    from gaia_cli.space.arch import SearchSpace
+
+    if rank != 0:
+        console.set_verbosity(quiet=True)
     torch.manual_seed(r.seed)
     static.to(device)
+    if world > 1:
+        use_sync_bn(static)
+    ddp.broadcast_params(static)
     dataset = DetectionDataset(train, transforms=default_transforms(train=True))
-    groups = aspect_ratio_groups(dataset.aspect_ratios())
+    ratios = dataset.aspect_ratios()
+    if r.extra_data:
+        from torch.utils.data import ConcatDataset
+
+        from gaia_cli.selection.extra import extra_datasets
+
+        extra, extra_report = extra_datasets(r.extra_data, train.categories, default_transforms(train=True))
+        for part in extra_report:
+            console.info(f"--extra-data: {part['images']} images, {part['boxes']} boxes from {part['dataset']}")
+        ratios += [x for d in extra for x in d.aspect_ratios()]
+        dataset = ConcatDataset([dataset, *extra])
+    groups = aspect_ratio_groups(ratios)
     one_path = SearchSpace("path", [[d] for d in arch.depth], [[w] for w in arch.width], [arch.scale])
 
     def evaluate_epoch(epoch: int) -> dict[str, Any] | None:
@@ -210,7 +250,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters,
                                rules="uniform", amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
                                log_every=20, seed=r.seed, stop_after=r.stop_after)
-        run_key = {"data": train.ref.sha256, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
+        run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
                    "freeze": frozen, "classes": classes, "schedule": r.schedule}
         ckpt = checkpoint_path(r.output)
         if stage == "head":
@@ -227,6 +267,8 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         if stage == "head":
             trainer.save()  # the finished first stage, so a resumed run skips it
         thaw(static)
+        if world > 1:
+            use_sync_bn(static)
         trainers.append(trainer)
 
     history = [h for t in trainers for h in t.history]
@@ -236,6 +278,12 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
              "training": {"schedule": r.schedule, "freeze": r.freeze, "two_stage": r.two_stage,
                           "iterations": sum(t.position.iteration for t in trainers),
                           "log": [rec for t in trainers for rec in t.log]}}
+    ddp.check_replicas(static)
+    if rank != 0:
+        return {}
+    for m in static.modules():  # saved as ordinary batch norm
+        if isinstance(m, nn.BatchNorm2d):
+            m.__class__ = nn.BatchNorm2d
     manifest = save_detector(r.output, static.cpu(), classes, extra, [train.ref, meta["ref"]])
     for t in trainers:
         t.checkpoint.unlink(missing_ok=True)

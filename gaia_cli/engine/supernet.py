@@ -76,7 +76,7 @@ def load_training_data(data: list[str], labels_spec: str | None, images: Path | 
 
 
 def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
-    from gaia_cli.engine.schedule import ABPS, Phase, default_steps, parse_phases
+    from gaia_cli.engine.schedule import ABPS, default_steps, parse_phases
     from gaia_cli.space.arch import read_space
 
     if request.abps and request.phases:

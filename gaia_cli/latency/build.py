@@ -12,7 +12,7 @@ from torchvision.models.resnet import Bottleneck
 
 from gaia_cli import console
 from gaia_cli.latency.measure import environment, measure_model, prepare, time_call
-from gaia_cli.latency.profile import LatencyProfile, arch_blocks, fit_linear
+from gaia_cli.latency.profile import LatencyProfile, block_key, fit_linear, stem_key
 from gaia_cli.nn.detector import build_static
 from gaia_cli.space.arch import Arch, SearchSpace
 from gaia_cli.space.flops import conv_out
@@ -32,19 +32,13 @@ def distinct_entries(space: SearchSpace) -> tuple[set[tuple[int, int]], dict[str
             out_side = conv_out(side, 3, stride, 1)
             for mid in mids:
                 for c_in in inputs:
-                    arch_like = (stage, c_in, mid, stride, side, True)
-                    blocks[_key(*arch_like)] = arch_like
+                    blocks[block_key(stage, c_in, mid, stride, side, True)] = (stage, c_in, mid, stride, side, True)
                 if max(space.depth[stage]) > 1:
-                    blocks[_key(stage, 4 * mid, mid, 1, out_side, False)] = (stage, 4 * mid, mid, 1, out_side, False)
+                    later = (stage, 4 * mid, mid, 1, out_side, False)
+                    blocks[block_key(*later)] = later
             inputs = {4 * m for m in mids}
             side = out_side
     return stems, blocks
-
-
-def _key(stage, c_in, mid, stride, side, first) -> str:
-    from gaia_cli.latency.profile import block_key, stem_key  # noqa: F401
-
-    return block_key(stage, c_in, mid, stride, side, first)
 
 
 def _median_ms(module: nn.Module, x: torch.Tensor, device, warmup: int, runs: int) -> float:
@@ -55,8 +49,6 @@ def _median_ms(module: nn.Module, x: torch.Tensor, device, warmup: int, runs: in
 
 def build_profile(space: SearchSpace, classes: int, device: torch.device, warmup: int, runs: int,
                   fit_archs: int, seed: int, name: str) -> LatencyProfile:
-    from gaia_cli.latency.profile import stem_key
-
     stems, blocks = distinct_entries(space)
     profile = LatencyProfile(name=name, method="lut", environment=environment(device), classes=classes,
                              detector=space.detector)

@@ -28,6 +28,11 @@ def set_verbosity(verbose: int | None = None, quiet: bool | None = None) -> None
         _state["quiet"] = _state["quiet"] or bool(quiet)
 
 
+def reset() -> None:
+    """Back to the defaults (for running several commands in one process, as tests do)."""
+    _state.update(verbose=0, quiet=False)
+
+
 def verbose() -> int:
     return _state["verbose"]
 

@@ -19,17 +19,12 @@ from gaia_cli.nn.detector import Supernet, extract
 from gaia_cli.nn.io import save_detector
 from gaia_cli.space.arch import preset
 
-from conftest import assert_bad_input, run_gaia
+from conftest import assert_bad_input, gaia_here, run_gaia
 
 CLASSES = ["circle", "square", "triangle", "ring", "pole", "plank"]
 MAX_ARCH = json.dumps(preset("tiny").max_arch.as_dict())
 
 
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ft") / "toy"
-    assert run_gaia("toy-data", out, "--images", 64, "--val-images", 16, "--size", 96, "--seed", 11, "-q").returncode == 0
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -169,13 +164,13 @@ def test_freeze_backbone_through_the_cli(shapes, supernet_file, tmp_path):
 def test_bad_inputs(shapes, supernet_file, tmp_path, write_json):
     outside = write_json("outside.json", {"depth": [9, 1, 1, 1], "width": [8, 8, 16, 16, 32], "scale": 64})
     common = ["--weights", supernet_file, "--data", shapes / "val.json", "--device", "cpu", "-o", tmp_path / "m.h5"]
-    assert_bad_input(run_gaia("finetune", *common, "--arch", outside), "depth[0]=9 is not a choice")
-    assert_bad_input(run_gaia("finetune", *common), "choose one with --arch")
-    assert_bad_input(run_gaia("finetune", *common, "--arch", "-", "--percent", "0.5", input=MAX_ARCH), "keeps no instance")
+    assert_bad_input(gaia_here("finetune", *common, "--arch", outside), "depth[0]=9 is not a choice")
+    assert_bad_input(gaia_here("finetune", *common), "choose one with --arch")
+    assert_bad_input(gaia_here("finetune", *common, "--arch", "-", "--percent", "0.5", input=MAX_ARCH), "keeps no instance")
     other = json.loads((shapes / "val.json").read_text())
     other["categories"][0]["name"] = "spaceship"
     (shapes / "renamed.json").write_text(json.dumps(other))
-    assert_bad_input(run_gaia("finetune", *common, "--arch", "-", "--val", shapes / "renamed.json", input=MAX_ARCH),
+    assert_bad_input(gaia_here("finetune", *common, "--arch", "-", "--val", shapes / "renamed.json", input=MAX_ARCH),
                      "categories the model does not know", "spaceship")
     assert not (tmp_path / "m.h5").exists()
 

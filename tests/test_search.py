@@ -138,7 +138,7 @@ def test_a_measured_profile_predicts_and_checks_and_steers_search(tmp_path):
     predicted = json.loads(run_gaia("bench-latency", "--predict", "--device", profile, "-",
                                     input=json.dumps(small.as_dict())).stdout)
     assert predicted["predictions"][0]["latency_ms"] == pytest.approx(loaded.predict(small))
-    budget = loaded.predict(big) * 0.9
+    budget = loaded.predict(small) * 1.2  # the cheapest arch meets it, whatever the noise did to the others
     arch = _search("--space", "tiny", "--latency", str(budget), "--device", profile, "--classes", "7", *QUICK)
     assert arch["latency_ms"] <= budget and arch["device"] == "test-cpu"
 

@@ -16,18 +16,12 @@ from gaia_cli.nn.io import init_backbone, save_detector
 from gaia_cli.nn.resnet import StaticResNet
 from gaia_cli.space.arch import preset
 
-from conftest import assert_bad_input, run_gaia
+from conftest import assert_bad_input, gaia_here, run_gaia
 
 FAST = ["--space", "tiny", "--device", "cpu", "--workers", "0", "--batch-size", "4", "--log-every", "1000", "-q"]
 MAX_ARCH = json.dumps(preset("tiny").max_arch.as_dict())
 
 
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    """64 training and 16 validation images at 96 px."""
-    out = tmp_path_factory.mktemp("shapes") / "toy"
-    assert run_gaia("toy-data", out, "--images", 64, "--val-images", 16, "--size", 96, "--seed", 11, "-q").returncode == 0
-    return out
 
 
 def _tensors(path) -> dict[str, torch.Tensor]:
@@ -157,19 +151,19 @@ def test_init_copies_resnet_weights_into_the_leading_slices(tmp_path):
 def test_bad_inputs(shapes, tmp_path, write_json):
     out = ["-o", tmp_path / "x.h5"]
     data = ["--data", shapes / "val.json"]
-    assert_bad_input(run_gaia("train-supernet", *data, *FAST, "--amp", *out), "--amp needs a CUDA device")
-    assert_bad_input(run_gaia("train-supernet", *data, "--space", "tiny", "--device", "cuda", *out), "CUDA is not available")
+    assert_bad_input(gaia_here("train-supernet", *data, *FAST, "--amp", *out), "--amp needs a CUDA device")
+    assert_bad_input(gaia_here("train-supernet", *data, "--space", "tiny", "--device", "cuda", *out), "CUDA is not available")
     arch_file = write_json("arch.json", {"kind": "gaia/arch", "schema_version": 1, **preset("tiny").max_arch.as_dict()})
-    assert_bad_input(run_gaia("train-supernet", *data, "--space", arch_file, *out),
+    assert_bad_input(gaia_here("train-supernet", *data, "--space", arch_file, *out),
                      "is a gaia/arch artifact, expected gaia/space")
-    assert_bad_input(run_gaia("train-supernet", *data, "--data", shapes / "train.json", "--space", "tiny", *out),
+    assert_bad_input(gaia_here("train-supernet", *data, "--data", shapes / "train.json", "--space", "tiny", *out),
                      "need --labels")
     labels = write_json("labels.json", {"kind": "gaia/labels", "schema_version": 1,
                                         "categories": [{"id": 1, "name": "cat"}],
                                         "datasets": [{"name": "pets", "categories": [{"id": 1, "name": "cat", "unified_id": 1}]}]})
-    assert_bad_input(run_gaia("train-supernet", *data, "--labels", labels, *FAST, *out), "match none of the datasets")
-    assert_bad_input(run_gaia("train-supernet", *data, "--phases", "ar50:13", *FAST, *out), "is not inside --space 'tiny'")
-    assert_bad_input(run_gaia("train-supernet", *data, "--epochs", "3", "--lr-steps", "5", *FAST, *out), "steps must be")
+    assert_bad_input(gaia_here("train-supernet", *data, "--labels", labels, *FAST, *out), "match none of the datasets")
+    assert_bad_input(gaia_here("train-supernet", *data, "--phases", "ar50:13", *FAST, *out), "is not inside --space 'tiny'")
+    assert_bad_input(gaia_here("train-supernet", *data, "--epochs", "3", "--lr-steps", "5", *FAST, *out), "steps must be")
     assert not (tmp_path / "x.h5").exists()
 
 
@@ -178,10 +172,10 @@ def test_eval_bad_inputs(shapes, tmp_path, write_json):
     classes = ["circle", "square", "triangle", "ring", "pole", "plank"]
     save_detector(weights, Supernet(preset("tiny"), len(classes) + 1), classes)
     outside = write_json("outside.json", {"depth": [9, 1, 1, 1], "width": [8, 8, 16, 16, 32], "scale": 64})
-    assert_bad_input(run_gaia("eval", "--weights", weights, "--arch", outside, "--data", shapes / "val.json"),
+    assert_bad_input(gaia_here("eval", "--weights", weights, "--arch", outside, "--data", shapes / "val.json"),
                      "depth[0]=9 is not a choice")
-    assert_bad_input(run_gaia("eval", "--weights", weights, "--data", shapes / "val.json"), "choose one with --arch")
+    assert_bad_input(gaia_here("eval", "--weights", weights, "--data", shapes / "val.json"), "choose one with --arch")
     other = tmp_path / "few.h5"
     save_detector(other, Supernet(preset("tiny"), 3), ["circle", "spaceship"])
-    assert_bad_input(run_gaia("eval", "--weights", other, "--arch", "-", "--data", shapes / "val.json", input=MAX_ARCH),
+    assert_bad_input(gaia_here("eval", "--weights", other, "--arch", "-", "--data", shapes / "val.json", input=MAX_ARCH),
                      "categories the model does not know", "square")

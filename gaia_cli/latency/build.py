@@ -76,7 +76,10 @@ def build_profile(space: SearchSpace, classes: int, device: torch.device, warmup
                                           warmup, runs)["detector"]["median"])
             bar.advance()
     raw = np.array([profile.raw(a) for a in archs])
-    profile.correction = fit_linear(raw, np.array(measured)) if fit_archs >= 2 else (1.0, 0.0)
+    measured = np.array(measured)
+    profile.correction = fit_linear(raw, measured) if fit_archs >= 2 else (1.0, 0.0)
+    if profile.correction[0] <= 0:  # noise swamped the spread of the fit archs: keep the sum, fix the offset
+        profile.correction = (1.0, float(np.mean(measured - raw)) if fit_archs else 0.0)
     errors = [abs(profile.predict(a) - t) / t for a, t in zip(archs, measured)]
     profile.calibration = {"space": space.name, "fit_archs": fit_archs, "warmup": warmup, "runs": runs,
                            "fit_mean_error": float(np.mean(errors)) if errors else None,

@@ -9,7 +9,8 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.app import app
-from gaia_cli.cli.options import Device, OutputH5, Quiet, Seed, Verbose
+from gaia_cli.cli.options import (
+    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Resume, Seed, StopAfter, Verbose, Workers)
 
 
 @app.command(
@@ -34,7 +35,7 @@ def finetune(
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops (custom).")] = None,
     lr_decay: Annotated[float, typer.Option("--lr-decay", help="Factor at each step (custom).")] = 0.2,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step on each process.")] = 2,
+    batch_size: BatchSize = 2,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters")] = 100,
     freeze: Annotated[str, typer.Option("--freeze", help="none, backbone (Proper Reuse) or backbone+fpn (linear-probe style).")] = "none",
     two_stage: Annotated[int, typer.Option("--two-stage", help="Train the head alone for this many epochs first, then everything.")] = 0,
@@ -44,11 +45,11 @@ def finetune(
     split_out: Annotated[Optional[Path], typer.Option("--split-out", help="Where the split goes (default: OUTPUT.split.json).", dir_okay=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="ap (COCO) or mr (adds the log-average miss rate MR^-2).")] = "ap",
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Training images to recalibrate the extracted path's BN with.")] = 2000,
-    amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (CUDA only).")] = False,
-    workers: Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")] = 2,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every")] = 500,
-    stop_after: Annotated[Optional[int], typer.Option("--stop-after", help="Stop after this many steps with a checkpoint.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.ckpt.h5.")] = False,
+    amp: Amp = False,
+    workers: Workers = 2,
+    checkpoint_every: CheckpointEvery = 500,
+    stop_after: StopAfter = None,
+    resume: Resume = False,
     device: Device = "auto",
     seed: Seed = 0,
     verbose: Verbose = 0,

@@ -47,3 +47,12 @@ OutputH5 = Annotated[
     Path,
     typer.Option("--output", "-o", help="The HDF5 file to write; a manifest line goes to stdout.", dir_okay=False),
 ]
+
+# training commands (train-supernet, finetune) share the engine and these options
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Images per step on each process.")]
+Amp = Annotated[bool, typer.Option("--amp", help="Mixed precision (fp16 autocast with loss scaling; CUDA only).")]
+Workers = Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")]
+CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints (OUTPUT.ckpt.h5).")]
+StopAfter = Annotated[
+    Optional[int], typer.Option("--stop-after", help="Stop after this many steps with a checkpoint (split a run into jobs).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.ckpt.h5, exactly where it stopped.")]

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli.cli.app import app
-from gaia_cli.cli.options import Device, OutputH5, Quiet, Seed, Verbose
+from gaia_cli.cli.options import (
+    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Resume, Seed, StopAfter, Verbose, Workers)
 
 
 @app.command(
@@ -33,7 +34,7 @@ def train_supernet(
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
     rules: Annotated[str, typer.Option("--rules", help="Path sampling: gaia (GAIA's rules cycled with uniform), sandwich, uniform, or a comma list of rules.")] = "gaia",
     paths_per_step: Annotated[int, typer.Option("--paths-per-step", help="Paths per step, gradients accumulated (3 with --rules sandwich).")] = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step on each process.")] = 2,
+    batch_size: BatchSize = 2,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.00125).")] = 0.00125,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase.")] = 1000,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")] = 1e-4,
@@ -41,12 +42,12 @@ def train_supernet(
     head_loss_weight: Annotated[float, typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (GAIA: 5).")] = 1.0,
     iou_balanced: Annotated[bool, typer.Option("--iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; GAIA trains with it).")] = False,
     init: Annotated[Optional[Path], typer.Option("--init", help="Backbone weights: a gaia/weights backbone or a torchvision ResNet .pth.", dir_okay=False)] = None,
-    amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (fp16 autocast with loss scaling; CUDA only).")] = False,
-    workers: Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")] = 2,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints (OUTPUT.ckpt.h5).")] = 500,
+    amp: Amp = False,
+    workers: Workers = 2,
+    checkpoint_every: CheckpointEvery = 500,
     log_every: Annotated[int, typer.Option("--log-every", help="Steps between log lines.")] = 20,
-    stop_after: Annotated[Optional[int], typer.Option("--stop-after", help="Stop after this many steps with a checkpoint (split a run into jobs).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.ckpt.h5, exactly where it stopped.")] = False,
+    stop_after: StopAfter = None,
+    resume: Resume = False,
     device: Device = "auto",
     seed: Seed = 0,
     verbose: Verbose = 0,

@@ -51,6 +51,11 @@ class DetectionDataset(Dataset):
         self.transforms = transforms if transforms is not None else default_transforms(train=False)
         self.include_crowd = include_crowd
 
+    @classmethod
+    def images_only(cls, coco: CocoDataset) -> "DetectionDataset":
+        """The dataset's images (and image ids) for inference or BN recalibration: labels are not used."""
+        return cls(coco, label_of_category={cid: 1 for cid in coco.category_ids})
+
     def __len__(self) -> int:
         return len(self.coco.images)
 

@@ -47,7 +47,7 @@ def predict(model: nn.Module, coco: CocoDataset, label_to_category: dict[int, in
             batch_size: int = 4, workers: int = 0) -> list[dict[str, Any]]:
     """Detections on every image of `coco` in COCO results format."""
     model.eval()
-    dataset = DetectionDataset(coco, label_of_category={cid: 1 for cid in coco.category_ids})
+    dataset = DetectionDataset.images_only(coco)
     results: list[dict[str, Any]] = []
     batches = DataLoader(dataset, batch_size=batch_size, collate_fn=collate_detection, num_workers=workers)
     with console.progress("evaluating", total=len(dataset)) as bar:

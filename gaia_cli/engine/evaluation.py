@@ -31,7 +31,7 @@ def recalibration_batches(coco, batch_size: int, seed: int):
     """Batches of images of `coco` in a seeded random order (labels unused)."""
     from gaia_cli.data.dataset import DetectionDataset
 
-    dataset = DetectionDataset(coco, label_of_category={cid: 1 for cid in coco.category_ids})
+    dataset = DetectionDataset.images_only(coco)
     order = np.random.default_rng(seed).permutation(len(dataset)).tolist()
     for start in range(0, len(order), batch_size):
         yield [dataset[i][0] for i in order[start: start + batch_size]]

@@ -96,7 +96,7 @@ def run(r: PredictRequest) -> list[dict[str, Any]]:
             outputs = model([to_tensor(p).to(device) for p in pictures])
             for f, picture, out in zip(batch, pictures, outputs):
                 keep = out["scores"] >= r.score
-                found = []
+                found, names = [], []
                 for box, score, label in zip(out["boxes"][keep].tolist(), out["scores"][keep].tolist(),
                                              out["labels"][keep].tolist()):
                     if category_of.get(label) is None:
@@ -104,22 +104,22 @@ def run(r: PredictRequest) -> list[dict[str, Any]]:
                     x1, y1, x2, y2 = box
                     found.append({"image_id": ids[f], "category_id": category_of[label],
                                   "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score})
-                    found[-1]["_label"] = classes[label - 1]
+                    names.append(classes[label - 1])
                 if r.draw:
-                    draw_boxes(picture, found).save(r.draw / (f.stem + ".png"))
-                results += [{k: v for k, v in d.items() if k != "_label"} for d in found]
+                    draw_boxes(picture, found, names).save(r.draw / (f.stem + ".png"))
+                results += found
             bar.advance(len(batch))
     return results
 
 
-def draw_boxes(picture, detections: list[dict[str, Any]]):
-    """The picture with each detection's box, class and score drawn on it."""
+def draw_boxes(picture, detections: list[dict[str, Any]], names: list[str]):
+    """The picture with each detection's box, class name and score drawn on it."""
     from PIL import ImageDraw
 
     canvas = picture.copy()
     pen = ImageDraw.Draw(canvas)
-    for d in detections:
+    for d, name in zip(detections, names):
         x, y, w, h = d["bbox"]
         pen.rectangle((x, y, x + w, y + h), outline=(255, 64, 64), width=2)
-        pen.text((x + 2, max(y - 11, 0)), f"{d['_label']} {d['score']:.2f}", fill=(255, 255, 0))
+        pen.text((x + 2, max(y - 11, 0)), f"{name} {d['score']:.2f}", fill=(255, 255, 0))
     return canvas

@@ -56,10 +56,6 @@ def arch_blocks(arch: Arch) -> tuple[str, list[tuple[str, int]]]:
     return stem_key(arch.width[0], arch.scale), blocks
 
 
-def _gmacs(arch: Arch, classes: int, detector: dict[str, Any] | None) -> float:
-    return detector_gflops(arch, classes, detector)
-
-
 @dataclasses.dataclass
 class LatencyProfile:
     name: str
@@ -77,7 +73,7 @@ class LatencyProfile:
     source: str = "<memory>"
 
     def gmacs(self, arch: Arch) -> float:
-        return _gmacs(arch, self.classes, self.detector)
+        return detector_gflops(arch, self.classes, self.detector)
 
     def raw(self, arch: Arch) -> float:
         """The lookup-table sum before the correction (lut profiles)."""
@@ -148,7 +144,7 @@ def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def v100() -> LatencyProfile:
     rows = table2()
     archs = [Arch(tuple(r["depth"]), tuple(r["width"]), r["scale"]) for r in rows]
-    x = np.array([_gmacs(a, 81, None) for a in archs])
+    x = np.array([detector_gflops(a, 81) for a in archs])
     y = np.array([r["latency_ms_v100"] for r in rows], dtype=float)
     slope, intercept = fit_linear(x, y)
     loo = leave_one_out(x, y)

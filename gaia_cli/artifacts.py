@@ -43,6 +43,7 @@ KINDS: dict[str, int] = {
     "gaia/latency-profile": 1,
     "gaia/arch-set": 1,
     "gaia/selection": 1,
+    "gaia/montage-samples": 1,
 }
 
 HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")
@@ -356,15 +357,9 @@ def write_h5(
     import numpy as np
 
     meta = dict(meta or {})
-    if "header" in meta:
-        raise ValueError("'header' is reserved")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs["kind"] = kind
-            f.attrs["schema_version"] = KINDS[kind]
-            strings = f.create_group("meta")
-            for name, value in {"header": header(kind, inputs), **meta}.items():
-                strings.create_dataset(name, data=json.dumps(value), dtype=h5py.string_dtype("utf-8"))
+            write_h5_meta(f, kind, meta, inputs)
             group = f.create_group("tensors")
             for name, value in tensors.items():
                 original = None
@@ -379,6 +374,22 @@ def write_h5(
                 if original and original != str(arr.dtype):
                     ds.attrs["dtype"] = original
     return manifest(kind, path)
+
+
+def write_h5_meta(f, kind: str, meta: Mapping[str, Any], inputs: list[InputRef] | None = None) -> None:
+    """The kind attributes, the header and `meta` (JSON string datasets) into an open h5py file.
+
+    For writers that stream their tensors (`extract-montage`): open the file on `atomic_path`'s temp path,
+    call this, then add datasets under `/tensors/`.
+    """
+    h5py = _h5py()
+    if "header" in meta:
+        raise ValueError("'header' is reserved")
+    f.attrs["kind"] = kind
+    f.attrs["schema_version"] = KINDS[kind]
+    strings = f.require_group("meta")
+    for name, value in {"header": header(kind, inputs), **meta}.items():
+        strings.create_dataset(name, data=json.dumps(value), dtype=h5py.string_dtype("utf-8"))
 
 
 class H5Artifact:

@@ -59,6 +59,12 @@ def describe_h5(path: Path) -> dict[str, Any]:
     with H5Artifact(path) as art:
         shapes = art.tensor_shapes()
         meta = {name: art.meta(name) for name in art.meta_names() if name != "header"}
+        summary = {}
+        if art.kind == "gaia/montage-samples":
+            summary = {"summary": {**meta.get("counts", {}), "classes": meta.get("classes"),
+                                   "options": meta.get("options")}}
+        elif art.kind == "gaia/weights":
+            summary = {"summary": {"role": meta.get("role"), "classes": len(meta.get("classes") or [])}}
         return {
             "format": "hdf5",
             "path": str(path),
@@ -67,6 +73,7 @@ def describe_h5(path: Path) -> dict[str, Any]:
             "tensors": len(shapes),
             "parameters": int(sum(math.prod(s) for s in shapes.values())),
             "meta": {k: (v if not isinstance(v, (list, dict)) else _shape_of(v)) for k, v in meta.items()},
+            **summary,
         }
 
 

@@ -46,8 +46,8 @@ def _root(
 def _register() -> None:
     # Each module adds its command to `app`; importing them is cheap (no torch at module level).
     from gaia_cli.cli import (  # noqa: F401
-        bench_latency, eval_cmd, finetune_cmd, inspect_cmd, predict_cmd, search_cmd, space_cmd, toy_data,
-        train_supernet, unify_labels)
+        bench_latency, eval_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd, search_cmd,
+        space_cmd, toy_data, train_supernet, unify_labels)
 
 
 _register()

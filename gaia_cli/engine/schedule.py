@@ -6,11 +6,15 @@ AR50 for 13 epochs each (/ 10 at 8 and 11), each shrink starting with one extra 
 learning rate restarted. The first phase warms up linearly over `warmup_iters` (Detectron2's 1000).
 
 Written `SPACE:EPOCHS[:STEP,STEP...]`, phases separated by `;`: `ar101:24:16,21;ar77:13:8,11;ar50:13:8,11`.
+
+A phase may instead decay on a cosine (Montage pre-training, 4.1): from the base rate to 0 over its epochs,
+its first `warmup_iters` steps warmed up linearly from `warmup_factor` of the rate (the paper: 0.2 to 0.8).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from gaia_cli.errors import BadInput
 
@@ -25,6 +29,8 @@ class Phase:
     steps: tuple[int, ...]  # epochs (from the phase's first non-warm-up epoch) after which lr *= decay
     warmup_epochs: int = 0  # whole epochs of linear warm-up before them (1 at each shrink)
     decay: float = 0.1
+    cosine: bool = False  # decay on a cosine to 0 instead of at `steps`
+    warmup_factor: float = WARMUP_FACTOR  # the first step's share of the rate when warming up
 
     @property
     def total_epochs(self) -> int:
@@ -57,11 +63,15 @@ def parse_phases(spec: str) -> list[Phase]:
 
 def learning_rate(base: float, phase: Phase, epoch: float, iteration_in_phase: int, warmup_iters: int) -> float:
     """The rate at a point of a phase: `epoch` counts from the phase's start (fractions within an epoch)."""
+    factor = phase.warmup_factor
     if epoch < phase.warmup_epochs:  # the warm-up epoch at a shrink
-        return base * (WARMUP_FACTOR + (1 - WARMUP_FACTOR) * epoch / phase.warmup_epochs)
+        return base * (factor + (1 - factor) * epoch / phase.warmup_epochs)
     trained = epoch - phase.warmup_epochs
-    rate = base * phase.decay ** sum(trained >= s for s in phase.steps)
+    if phase.cosine:
+        rate = base * 0.5 * (1 + math.cos(math.pi * min(1.0, trained / phase.epochs)))
+    else:
+        rate = base * phase.decay ** sum(trained >= s for s in phase.steps)
     if phase.warmup_epochs == 0 and iteration_in_phase < warmup_iters:
         alpha = iteration_in_phase / warmup_iters
-        rate *= WARMUP_FACTOR * (1 - alpha) + alpha
+        rate *= factor * (1 - alpha) + alpha
     return rate

@@ -2,8 +2,9 @@
 
 Each step: set the learning rate; draw the step's path(s) from the phase's `PathSampler` (one by default,
 several with the sandwich rule, their gradients accumulated); forward the batch through each path; stop on a
-non-finite loss; average gradients over ranks; clip; SGD step. Losses of the RoI head are multiplied by
-`head_loss_weight` (GAIA uses 5 for its many classes).
+non-finite loss; average gradients over ranks; clip; SGD step. The model returns a dict: its `loss*` entries
+are summed into the loss (those of the RoI head multiplied by `head_loss_weight`; GAIA uses 5 for its many
+classes), any other entry (an accuracy, say) is only logged.
 
 A checkpoint (HDF5, `gaia/checkpoint`: weights, momentum buffers, the sampler's and torch's random states,
 the position in the schedule and the log) is written every `checkpoint_every` steps, when SIGINT/SIGTERM
@@ -143,11 +144,13 @@ class Trainer:
     # -------------------------------------------------------------------------------------------- loop
 
     def train(self, on_step: Callable[[dict[str, Any]], None] | None = None,
-              on_epoch: Callable[[int], dict[str, Any] | None] | None = None) -> str:
+              on_epoch: Callable[[int], dict[str, Any] | None] | None = None,
+              before_step: Callable[[int], None] | None = None) -> str:
         """Run to the end (returns "done") or to `stop_after` ("stopped").
 
         `on_epoch(epoch)` runs after each epoch (an evaluation, say); what it returns joins `self.history`,
-        which checkpoints keep.
+        which checkpoints keep. `before_step(iteration)` runs before each step (iterations done so far), on
+        every rank; what it changes in the model's state is checkpointed with it.
         """
         opts, pos = self.options, self.position
         base_lr = opts.lr_per_image * opts.batch_size * self.world
@@ -162,6 +165,9 @@ class Trainer:
                     batches = epoch_batches(self.group_ids, opts.batch_size, opts.seed, self._global_epoch(),
                                             self.rank, self.world)
                     for images, targets in loader(self.dataset, batches[pos.batch:], opts.workers):
+                        if before_step is not None:
+                            before_step(pos.iteration)
+                            self.model.train()
                         lr = learning_rate(base_lr, phase, pos.epoch + pos.batch / per_epoch,
                                            pos.iteration_in_phase, opts.warmup_iters)
                         record = self._step(images, targets, lr, self.samplers[pos.phase])
@@ -209,7 +215,8 @@ class Trainer:
                 self.model.set_arch(arch)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=opts.amp):
                 losses = self.model(images, targets)
-            loss = sum(v * (opts.head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items())
+            loss = sum(v * (opts.head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items()
+                       if k.startswith("loss"))
             loss = loss / len(archs)
             # decided together before any backward pass: sync-BN's backward holds collectives of its own
             finite = ddp.all_true(bool(torch.isfinite(loss).item()), self.device)
@@ -231,7 +238,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        record = {"lr": lr, "loss": sum(totals.values()), **totals, "archs": [a.as_dict() for a in archs]}
+        record = {"lr": lr, "loss": sum(v for k, v in totals.items() if k.startswith("loss")), **totals, "archs": [a.as_dict() for a in archs]}
         if grad_norm is not None:
             record["grad_norm"] = grad_norm if math.isfinite(grad_norm) else None
         return record

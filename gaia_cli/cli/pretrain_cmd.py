@@ -1,0 +1,73 @@
+"""`gaia pretrain`: Montage pre-training of the supernet's backbone on detection data alone."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from gaia_cli.cli.app import app
+from gaia_cli.cli.options import (
+    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Resume, Seed, StopAfter, Verbose, Workers)
+
+
+@app.command(
+    "pretrain",
+    epilog=(
+        "Examples:\n\n"
+        "  gaia pretrain samples.h5 --space ar50to101 -o backbone.h5\n\n"
+        "  gaia pretrain samples.h5 --arch arch.json --mode block --epochs 50 -o backbone.h5\n\n"
+        "  gaia pretrain samples.h5 --space tiny --size 128 --epochs 4 -o backbone.h5 && \\\n"
+        "      gaia train-supernet --data train.json --space tiny --init backbone.h5 -o supernet.h5\n\n"
+        "  torchrun --nproc_per_node 8 -m gaia_cli pretrain samples.h5 -o backbone.h5 --amp --batch-size 64"
+    ),
+)
+def pretrain(
+    samples: Annotated[str, typer.Argument(help="Samples from extract-montage (gaia/montage-samples; a manifest line or - works).")],
+    output: OutputH5,
+    space: Annotated[Optional[str], typer.Option("--space", help="Pre-train this supernet's backbone, a path per step: a preset or a gaia/space file (default ar50to101).")] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Pre-train one fixed arch instead (gaia/arch JSON; - reads stdin).")] = None,
+    size: Annotated[int, typer.Option("--size", help="Side of the square montage (pixels).")] = 224,
+    split: Annotated[float, typer.Option("--split", help="Where the template is cut, as a share of the side: the top-left region is split x split.")] = 1 / 3,
+    mode: Annotated[str, typer.Option("--mode", help="Soft labels: erf (ERF-adaptive, the paper's), block (one label per region) or global (one area-weighted label).")] = "erf",
+    tau: Annotated[float, typer.Option("--tau", help="ERF mode: the least weight of a position's own region's label.")] = 0.7,
+    erf_every: Annotated[int, typer.Option("--erf-every", help="ERF mode: recompute the soft labels from the network's input gradients every this many steps.")] = 5000,
+    erf_images: Annotated[int, typer.Option("--erf-images", help="ERF mode: montages the receptive fields are measured on.")] = 16,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs; an epoch is a montage per 4 samples.")] = 100,
+    batch_size: BatchSize = 64,
+    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Peak learning rate per montage of a step (the paper: 0.8 for 512).")] = 0.8 / 512,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Steps of linear warm-up from a quarter of the rate.")] = 1250,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")] = 1e-4,
+    clip_grad: Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")] = 0.0,
+    rules: Annotated[str, typer.Option("--rules", help="Path sampling over --space: gaia, sandwich, uniform, or a comma list of rules.")] = "gaia",
+    paths_per_step: Annotated[int, typer.Option("--paths-per-step", help="Paths per step, gradients accumulated (3 with --rules sandwich).")] = 1,
+    amp: Amp = False,
+    workers: Workers = 4,
+    checkpoint_every: CheckpointEvery = 1000,
+    log_every: Annotated[int, typer.Option("--log-every", help="Steps between log lines.")] = 20,
+    stop_after: StopAfter = None,
+    resume: Resume = False,
+    device: Device = "auto",
+    seed: Seed = 0,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Pre-train a backbone on Montage-assembled samples and write backbone.h5 (gaia/weights, role backbone).
+
+    Each montage stitches 2 S-samples, 1 T- and 1 W-sample on a fixed template (smaller S top-left, W
+    top-right, T bottom-left, larger S bottom-right), assembled in the data-loading workers. The backbone's
+    last feature map goes through a 1x1 conv to the classes plus background, with a cross-entropy at every
+    position against soft labels; the loss is the mean of the four regions' losses. With --space, every step
+    trains a path drawn by the supernet's rules, so the whole supernet is pre-trained (DetOFA); with --arch,
+    one network. SGD with momentum 0.9, warm-up then cosine decay; checkpoints, --resume, --amp and torchrun
+    as in train-supernet. stdout: the manifest line with the last loss and region accuracy. Load the result
+    with train-supernet --init.
+    """
+    from gaia_cli.engine.pretrain import PretrainRequest, run
+
+    run(PretrainRequest(samples=samples, output=output, space=space, arch=arch, size=size, split=split, mode=mode,
+                        tau=tau, erf_every=erf_every, erf_images=erf_images, epochs=epochs, batch_size=batch_size,
+                        lr_per_image=lr_per_image, warmup_iters=warmup_iters, weight_decay=weight_decay,
+                        clip_grad=clip_grad, rules=rules, paths_per_step=paths_per_step, amp=amp, workers=workers,
+                        checkpoint_every=checkpoint_every, log_every=log_every, stop_after=stop_after,
+                        resume=resume, device=device, seed=seed))

@@ -1,0 +1,226 @@
+"""`pretrain` as a library call: Montage pre-training of the supernet's backbone (or of one arch).
+
+The shared engine (`Trainer`) runs it: each step draws a path by the supernet's rules (DetOFA pre-trains
+the whole supernet; a fixed `--arch` is a space of one path), trains it on a batch of montages with the
+dense loss, and averages gradients over ranks. SGD, weight decay 1e-4 (not on BN and biases), the rate
+warmed up linearly from a quarter of its value (the paper: 0.2 to 0.8) and then decayed on a cosine to 0.
+
+In the `erf` mode the soft-label weights are recomputed from the network's own input gradients before the
+first step (from the randomly initialised weights, as in the paper) and every `erf_every` steps after, on a
+fixed set of `erf_images` montages, averaged over the space's largest and smallest paths (each path has
+its own receptive fields; those two bound them). Rank 0 computes them and broadcasts them; they are a
+buffer of the model, so checkpoints keep them and a resumed run continues with the same ones.
+
+The output is the backbone alone: `gaia/weights` of role `backbone`, torchvision's tensor names, with the
+space (and the arch, for a fixed one), which `train-supernet --init` loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gaia_cli import console
+from gaia_cli.artifacts import check_output_path, write_h5
+from gaia_cli.errors import BadInput
+
+ERF_EPOCH = 2**31 - 1  # the montages the ERF is measured on: item keys no training epoch uses
+WARMUP_FACTOR = 0.25  # Montage 4.1: warm-up from 0.2 to 0.8
+
+
+@dataclasses.dataclass
+class PretrainRequest:
+    samples: str
+    output: Path
+    space: str | None = None
+    arch: str | None = None
+    size: int = 224
+    split: float = 1 / 3
+    mode: str = "erf"
+    tau: float = 0.7
+    erf_every: int = 5000
+    erf_images: int = 16
+    epochs: int = 100
+    batch_size: int = 64
+    lr_per_image: float = 0.8 / 512
+    warmup_iters: int = 1250
+    weight_decay: float = 1e-4
+    clip_grad: float = 0.0
+    rules: str = "gaia"
+    paths_per_step: int = 1
+    amp: bool = False
+    workers: int = 4
+    checkpoint_every: int = 1000
+    log_every: int = 20
+    stop_after: int | None = None
+    resume: bool = False
+    device: str = "auto"
+    seed: int = 0
+
+
+def check_options(r: PretrainRequest) -> None:
+    from gaia_cli.montage.loss import MODES
+
+    if r.mode not in MODES:
+        raise BadInput(f"--mode {r.mode!r} is not one of {', '.join(MODES)}")
+    if not 0.0 <= r.tau <= 1.0:
+        raise BadInput(f"--tau {r.tau} must be in [0, 1]")
+    if r.space is not None and r.arch is not None:
+        raise BadInput("give --space (pre-train the supernet) or --arch (one path), not both")
+    if min(r.epochs, r.batch_size, r.paths_per_step, r.erf_every, r.erf_images, r.checkpoint_every, r.log_every) < 1 \
+            or r.workers < 0:
+        raise BadInput("--epochs, --batch-size, --paths-per-step, --erf-every, --erf-images, --checkpoint-every and "
+                       "--log-every must be at least 1 (--workers at least 0)")
+    if r.lr_per_image <= 0 or r.weight_decay < 0 or r.clip_grad < 0 or r.warmup_iters < 0:
+        raise BadInput("--lr-per-image must be positive; --weight-decay, --clip-grad and --warmup-iters not negative")
+    if r.stop_after is not None and r.stop_after < 1:
+        raise BadInput("--stop-after must be at least 1")
+
+
+def single_arch_space(arch) -> Any:
+    """A space of one path: pre-training a fixed arch through the same engine."""
+    from gaia_cli.space.arch import SearchSpace
+
+    return SearchSpace("arch", [[d] for d in arch.depth], [[w] for w in arch.width], [arch.scale],
+                       anchors={"arch": arch})
+
+
+class ErfUpdater:
+    """Recomputes the ERF-adaptive soft-label weights every `every` steps (at step 0 first)."""
+
+    def __init__(self, model, dataset, space, request: PretrainRequest, device: torch.device):
+        from gaia_cli.montage.loss import masks_tensor
+
+        self.model, self.dataset, self.device = model, dataset, device
+        self.every, self.count = request.erf_every, min(request.erf_images, len(dataset))
+        self.archs = list(dict.fromkeys([space.max_arch, space.min_arch]))
+        self.masks = masks_tensor(model.template)
+        self.history: list[dict[str, Any]] = []
+
+    def __call__(self, iteration: int) -> None:
+        if iteration % self.every:
+            return
+        from gaia_cli.engine import distributed as ddp
+        from gaia_cli.montage.loss import receptive_field_shares
+
+        rank, world = ddp.world()
+        if rank == 0:
+            images = torch.stack([self.dataset[(i, ERF_EPOCH)][0] for i in range(self.count)]).to(self.device)
+            self.model.eval()
+            shares = torch.zeros_like(self.model.soft_weights)
+            for arch in self.archs:
+                self.model.set_arch(arch)
+                with torch.autocast(self.device.type, enabled=False):
+                    shares += receptive_field_shares(self.model.features, self.model.normalise(images), self.masks)
+            self.model.set_shares(shares / len(self.archs))
+        if world > 1:
+            torch.distributed.broadcast(self.model.soft_weights, 0)
+        own = (self.model.soft_weights * torch.nn.functional.one_hot(self.model.position_regions, 4)).sum(-1)
+        entry = {"iteration": iteration, "own_weight_mean": round(float(own.mean()), 4),
+                 "own_weight_min": round(float(own.min()), 4)}
+        self.history.append(entry)
+        console.info(f"ERF soft labels at step {iteration}: own-region weight mean {entry['own_weight_mean']:.3f}, "
+                     f"min {entry['own_weight_min']:.3f}")
+
+
+def run(r: PretrainRequest) -> None:
+    from gaia_cli import devices
+    from gaia_cli.engine import distributed as ddp
+    from gaia_cli.engine.schedule import Phase
+    from gaia_cli.engine.supernet import checkpoint_path
+    from gaia_cli.engine.train import TrainOptions, Trainer
+    from gaia_cli.montage.assemble import MontageDataset, Template
+    from gaia_cli.montage.loss import MontageNet
+    from gaia_cli.montage.samples import MontageSamples
+    from gaia_cli.nn.elastic import ElasticBatchNorm2d
+    from gaia_cli.space.arch import read_arch, read_space
+    from gaia_cli.space.sampling import parse_rules
+
+    check_options(r)
+    check_output_path(r.output)
+    device = devices.resolve(r.device)
+    if r.amp and device.type != "cuda":
+        raise BadInput("--amp needs a CUDA device (on the CPU, train in fp32)")
+    parse_rules(r.rules)
+    template = Template(r.size, r.split)
+    arch = read_arch(r.arch) if r.arch else None
+    space = single_arch_space(arch) if arch else read_space(r.space or "ar50to101")
+    rules = "uniform" if arch else r.rules
+    samples = MontageSamples(r.samples)
+    dataset = MontageDataset(samples, template)
+
+    rank, world = ddp.setup(device)
+    try:
+        if rank != 0:
+            console.set_verbosity(quiet=True)
+        torch.manual_seed(r.seed)
+        random.seed(r.seed)
+        np.random.seed(r.seed)
+        top = space.max_arch
+        model = MontageNet(top.depth, top.width, samples.num_classes, template, r.mode, r.tau)
+        model.to(device)
+        if device.type == "cuda":
+            model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        if world > 1:
+            for m in model.modules():
+                if isinstance(m, ElasticBatchNorm2d):
+                    m.sync = True
+        ddp.broadcast_params(model)
+
+        phase = Phase(space.name, r.epochs, (), cosine=True, warmup_factor=WARMUP_FACTOR)
+        options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,
+                               warmup_iters=r.warmup_iters, clip_grad=r.clip_grad or None, rules=rules,
+                               paths_per_step=r.paths_per_step, amp=r.amp, workers=r.workers,
+                               checkpoint_every=r.checkpoint_every, log_every=r.log_every, seed=r.seed,
+                               stop_after=r.stop_after)
+        pretraining = {"template": {"size": template.size, "split": template.split}, "mode": r.mode, "tau": r.tau,
+                       "erf_every": r.erf_every, "erf_images": r.erf_images}
+        run_key = {"samples": samples.ref.sha256, "space": space.to_payload(), **pretraining}
+        trainer = Trainer(model, dataset, [0] * len(dataset), [(phase, space)], options, device,
+                          checkpoint_path(r.output), run_key)
+        if r.resume:
+            trainer.resume()
+        erf = ErfUpdater(model, trainer.dataset, space, r, device) if r.mode == "erf" else None
+        console.info(f"pre-training {'arch ' + str(arch) if arch else f'the {space.name} supernet ({space.size():,} paths)'}"
+                     f" on {len(samples):,} samples ({samples.num_classes - 1} classes + background): "
+                     f"{len(dataset):,} montages of {template.size} px per epoch, {trainer.total_iterations()} steps "
+                     f"on {world} process(es), {device}")
+
+        def log(record: dict[str, Any]) -> None:
+            console.info(f"step {record['iteration']} lr {record['lr']:.2e} loss {record['loss']:.3f} "
+                         f"region accuracy {record['accuracy']:.3f}")
+
+        outcome = trainer.train(log, before_step=erf)
+        if outcome == "stopped":
+            console.info(f"stopped after step {trainer.position.iteration}; checkpoint {trainer.checkpoint}: "
+                         f"run the same command with --resume to continue")
+            return
+        ddp.check_replicas(model)
+        if rank == 0:
+            meta = {"role": "backbone", "space": space.to_payload(), "classes": samples.classes,
+                    "pretraining": {**pretraining, "iterations": trainer.position.iteration,
+                                    "seconds": round(trainer.seconds, 1), "world": world,
+                                    "options": options.run_key(), "log": trainer.log,
+                                    "erf_updates": erf.history if erf else [],
+                                    "soft_weights": model.soft_weights.cpu().tolist()}}
+            if arch:
+                meta["arch"] = arch.as_dict()
+            state = {k: v for k, v in model.body.state_dict().items()}
+            manifest = write_h5(r.output, "gaia/weights", state, meta, [samples.ref])
+            trainer.checkpoint.unlink(missing_ok=True)
+            final = trainer.log[-1] if trainer.log else {}
+            console.emit_line({**manifest, "iterations": trainer.position.iteration,
+                               "loss": _rounded(final.get("loss")), "accuracy": _rounded(final.get("accuracy"))})
+    finally:
+        ddp.teardown()
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, 4)

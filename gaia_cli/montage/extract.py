@@ -1,0 +1,416 @@
+"""Sample extraction (Montage 3.1): positives from ground-truth boxes, negatives from the background.
+
+Positives: each box (not a crowd region; shorter side at least `min_size` px) is enlarged by a factor drawn
+uniformly from `enlarge` (both sides alike, so the shape is kept), shifted at random so it still holds the
+whole object, and clipped to the image: the crop takes in some context around the object.
+
+Negatives: boxes of the sizes of the image's own objects (or, in an image without objects, log-uniform
+between `min_size` and half the image's shorter side), placed at random where they overlap no box at all
+(IoU 0 with every annotation, crowd regions and skipped small boxes included). One negative per
+`negative_ratio` positives over the whole dataset, spread evenly over the images. An image with no room for
+its share gives fewer; the shortfall is reported.
+
+Each crop is resized so its longer side is at most `max_side` (never enlarged), stored as uint8 RGB, and
+put in a group by its aspect ratio: S (0.5 <= w/h <= 1.5), T (< 0.5) or W (> 1.5).
+
+Every image draws from a generator seeded by (seed, dataset, image id), and images are written in dataset
+order whatever the number of worker processes, so the output is a function of the inputs and the seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Iterator
+
+import numpy as np
+
+from gaia_cli.errors import BadInput
+from gaia_cli.montage import group_of
+
+NEGATIVE_TRIES = 200  # placements tried per negative before it counts as a shortfall
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractOptions:
+    enlarge: tuple[float, float] = (1.0, 1.5)  # context: factor on the box's sides, uniform in this range
+    negative_ratio: float = 10.0  # positives per negative (the paper's 10:1)
+    min_size: int = 16  # objects whose box is narrower or shorter than this (pixels) are not samples
+    max_side: int = 224  # crops are shrunk so their longer side is at most this
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ImageTask:
+    """What one worker needs to cut one image's samples."""
+
+    dataset: int
+    image_id: int
+    path: str
+    positives: list[tuple[list[float], int, int]]  # (x1y1x2y2 box, label, category id)
+    obstacles: list[list[float]]  # every annotated box (x1y1x2y2): negatives keep clear of them
+    negatives: int  # this image's share of negatives
+
+
+@dataclasses.dataclass
+class Sample:
+    pixels: np.ndarray  # uint8 [h, w, 3]
+    label: int  # class index (1..C), 0 for background
+    category: int  # the source category id, -1 for background
+    group: int
+    box: tuple[float, float, float, float]  # the crop in the source image, x y w h
+    obj: tuple[float, float, float, float]  # the object's box, x y w h (NaN for background)
+
+
+# ------------------------------------------------------------------------------------------------ rules
+
+
+def enlarge_box(box: list[float], width: int, height: int, factor: float, rng: np.random.Generator) -> tuple[int, ...]:
+    """`box` (x1y1x2y2) scaled by `factor` about a random point, holding the whole box, clipped; integer."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    nw, nh = w * factor, h * factor
+    nx1 = x1 - rng.uniform(0.0, nw - w)
+    ny1 = y1 - rng.uniform(0.0, nh - h)
+    return (max(0, math.floor(nx1)), max(0, math.floor(ny1)),
+            min(width, math.ceil(nx1 + nw)), min(height, math.ceil(ny1 + nh)))
+
+
+def overlaps_any(box: tuple[int, ...] | list[float], obstacles: np.ndarray) -> bool:
+    """Whether `box` (x1y1x2y2) shares any area with one of `obstacles` [N, 4] (IoU > 0)."""
+    if len(obstacles) == 0:
+        return False
+    iw = np.minimum(box[2], obstacles[:, 2]) - np.maximum(box[0], obstacles[:, 0])
+    ih = np.minimum(box[3], obstacles[:, 3]) - np.maximum(box[1], obstacles[:, 1])
+    return bool(np.any((iw > 0) & (ih > 0)))
+
+
+def random_negatives(count: int, obstacles: np.ndarray, sizes: list[tuple[float, float]], width: int, height: int,
+                     min_size: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    """Up to `count` integer boxes (x1y1x2y2) inside the image that overlap no obstacle.
+
+    A box takes the size of one of `sizes` (the image's objects), or a log-uniform size when there are none;
+    a size that does not fit is shrunk step by step, never below `min_size`.
+    """
+    out: list[tuple[int, int, int, int]] = []
+    if min(width, height) < min_size:
+        return out
+    top = max(min_size, min(width, height) / 2)
+    for _ in range(count):
+        if sizes:
+            w, h = sizes[rng.integers(len(sizes))]
+        else:
+            w = h = math.exp(rng.uniform(math.log(min_size), math.log(top)))
+        for attempt in range(NEGATIVE_TRIES):
+            if attempt and attempt % 40 == 0:  # crowded image: try smaller boxes
+                w, h = w * 0.7, h * 0.7
+            bw = int(round(min(max(w, min_size), width)))
+            bh = int(round(min(max(h, min_size), height)))
+            x1 = int(rng.integers(0, width - bw + 1))
+            y1 = int(rng.integers(0, height - bh + 1))
+            box = (x1, y1, x1 + bw, y1 + bh)
+            if not overlaps_any(box, obstacles):
+                out.append(box)
+                break
+    return out
+
+
+def negative_shares(images: int, total: int) -> list[int]:
+    """`total` negatives spread over `images` as evenly as integers allow (the first images take the rest)."""
+    base, rest = divmod(total, images) if images else (0, 0)
+    return [base + (1 if i < rest else 0) for i in range(images)]
+
+
+# ---------------------------------------------------------------------------------------------- worker
+
+
+def _crop(image, box: tuple[int, ...], max_side: int) -> np.ndarray:
+    from PIL import Image
+
+    crop = image.crop(box)
+    w, h = crop.size
+    if max(w, h) > max_side:
+        s = max_side / max(w, h)
+        crop = crop.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+    return np.asarray(crop, dtype=np.uint8)
+
+
+def cut_image(task: ImageTask, options: ExtractOptions) -> tuple[list[Sample], int]:
+    """The samples of one image, and how many of its negatives found no room."""
+    from PIL import Image
+
+    rng = np.random.default_rng([options.seed, task.dataset, task.image_id])
+    try:
+        with Image.open(task.path) as img:
+            image = img.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise BadInput(f"cannot read image {task.path} ({exc})") from None
+    width, height = image.size
+    samples = []
+    lo, hi = options.enlarge
+    for box, label, category in task.positives:
+        crop_box = enlarge_box(box, width, height, rng.uniform(lo, hi) if hi > lo else lo, rng)
+        if crop_box[2] - crop_box[0] < 1 or crop_box[3] - crop_box[1] < 1:
+            continue
+        pixels = _crop(image, crop_box, options.max_side)
+        samples.append(Sample(pixels, label, category, group_of(pixels.shape[1], pixels.shape[0]),
+                              _xywh(crop_box), _xywh(box)))
+    obstacles = np.asarray(task.obstacles, dtype=np.float64).reshape(-1, 4)
+    sizes = [(b[2] - b[0], b[3] - b[1]) for b, _, _ in task.positives]
+    negatives = random_negatives(task.negatives, obstacles, sizes, width, height, options.min_size, rng)
+    nan = (math.nan,) * 4
+    for box in negatives:
+        pixels = _crop(image, box, options.max_side)
+        samples.append(Sample(pixels, 0, -1, group_of(pixels.shape[1], pixels.shape[0]), _xywh(box), nan))
+    return samples, task.negatives - len(negatives)
+
+
+def _xywh(box) -> tuple[float, float, float, float]:
+    return (float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1]))
+
+
+def _work(args: tuple[ImageTask, ExtractOptions]) -> tuple[list[Sample], int]:
+    return cut_image(*args)
+
+
+# -------------------------------------------------------------------------------------------- planning
+
+
+def plan(datasets: list[Any], label_maps: list[dict[int, int]], options: ExtractOptions) -> tuple[list[ImageTask], dict[str, int]]:
+    """One task per image of every dataset, and the counts that decide the negatives."""
+    from gaia_cli.data.coco import xyxy
+
+    tasks: list[ImageTask] = []
+    skipped = {"crowd": 0, "small": 0}
+    for d, (coco, label_map) in enumerate(zip(datasets, label_maps)):
+        for record in coco.images:
+            positives, obstacles = [], []
+            for ann in coco.annotations_of(record["id"]):
+                box = xyxy(ann)
+                obstacles.append(box)
+                if ann.get("iscrowd"):
+                    skipped["crowd"] += 1
+                elif min(box[2] - box[0], box[3] - box[1]) < options.min_size:
+                    skipped["small"] += 1
+                else:
+                    positives.append((box, label_map[ann["category_id"]], ann["category_id"]))
+            tasks.append(ImageTask(d, record["id"], str(coco.image_path(record)), positives, obstacles, 0))
+    total_positives = sum(len(t.positives) for t in tasks)
+    wanted = round(total_positives / options.negative_ratio) if options.negative_ratio > 0 else 0
+    for task, share in zip(tasks, negative_shares(len(tasks), wanted)):
+        task.negatives = share
+    return tasks, {"positives": total_positives, "negatives_wanted": wanted, "skipped_crowd": skipped["crowd"],
+                   "skipped_small": skipped["small"]}
+
+
+def run_tasks(tasks: list[ImageTask], options: ExtractOptions, workers: int) -> Iterator[tuple[list[Sample], int]]:
+    """Each task's samples, in task order, cut by `workers` processes (0: in this one)."""
+    jobs = ((task, options) for task in tasks)
+    if workers <= 0:
+        yield from map(_work, jobs)
+        return
+    import multiprocessing
+
+    # forkserver/spawn would re-import torch in every worker; the work needs only PIL and numpy
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with context.Pool(workers) as pool:
+        yield from pool.imap(_work, jobs, chunksize=4)
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+class SampleWriter:
+    """Appends samples to an open HDF5 file: pixels in one flat, chunked, compressed uint8 dataset."""
+
+    CHUNK = 1 << 16  # 64 KiB: a crop read decompresses about one or two chunks
+
+    def __init__(self, f):
+        self.f = f
+        self.pixels = f.create_dataset("tensors/pixels", shape=(0,), maxshape=(None,), dtype=np.uint8,
+                                       chunks=(self.CHUNK,), compression="gzip", compression_opts=1)
+        self.buffer: list[np.ndarray] = []
+        self.buffered = 0
+        self.written = 0
+        self.offsets = [0]
+        self.fields: dict[str, list[Any]] = {k: [] for k in ("sizes", "labels", "categories", "groups", "boxes",
+                                                           "objects", "sources")}
+
+    def add(self, sample: Sample, dataset: int, image_id: int) -> None:
+        flat = sample.pixels.reshape(-1)
+        self.buffer.append(flat)
+        self.buffered += flat.size
+        self.offsets.append(self.offsets[-1] + flat.size)
+        h, w = sample.pixels.shape[:2]
+        self.fields["sizes"].append((h, w))
+        self.fields["labels"].append(sample.label)
+        self.fields["categories"].append(sample.category)
+        self.fields["groups"].append(sample.group)
+        self.fields["boxes"].append(sample.box)
+        self.fields["objects"].append(sample.obj)
+        self.fields["sources"].append((dataset, image_id))
+        if self.buffered >= 64 * self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        block = np.concatenate(self.buffer)
+        self.pixels.resize((self.written + block.size,))
+        self.pixels[self.written:] = block
+        self.written += block.size
+        self.buffer, self.buffered = [], 0
+
+    def close(self) -> int:
+        """Write the per-sample arrays; returns the number of samples."""
+        self.flush()
+        n = len(self.fields["labels"])
+        dtypes = {"sizes": np.int32, "labels": np.int32, "categories": np.int64, "groups": np.int8,
+                  "boxes": np.float32, "objects": np.float32, "sources": np.int64}
+        shapes = {"sizes": (n, 2), "boxes": (n, 4), "objects": (n, 4), "sources": (n, 2)}
+        for name, values in self.fields.items():
+            arr = np.asarray(values, dtype=dtypes[name]).reshape(shapes.get(name, (n,)))
+            self.f.create_dataset(f"tensors/{name}", data=arr)
+        self.f.create_dataset("tensors/offsets", data=np.asarray(self.offsets, dtype=np.int64))
+        return n
+
+
+
+# ------------------------------------------------------------------------------------------------- run
+
+
+@dataclasses.dataclass
+class ExtractRequest:
+    data: list[str]
+    output: Any
+    labels: str | None = None
+    images: Any = None
+    options: ExtractOptions = dataclasses.field(default_factory=ExtractOptions)
+    workers: int = 4
+    preview: int = 0
+    preview_out: Any = None
+    preview_size: int = 224
+
+
+def check_request(r: ExtractRequest) -> None:
+    o = r.options
+    lo, hi = o.enlarge
+    if not 1.0 <= lo <= hi:
+        raise BadInput(f"--enlarge {lo},{hi}: factors must satisfy 1 <= LOW <= HIGH (1 keeps the box as it is)")
+    if o.negative_ratio < 0 or not math.isfinite(o.negative_ratio):
+        raise BadInput("--ratio must be a positive number of positives per negative (0: no negatives)")
+    if o.min_size < 1 or o.max_side < 8:
+        raise BadInput("--min-size must be at least 1 pixel and --max-side at least 8")
+    if r.workers < 0:
+        raise BadInput("--workers must be at least 0")
+    if r.preview < 0:
+        raise BadInput("--preview must be at least 0")
+    if bool(r.preview) != (r.preview_out is not None):
+        raise BadInput("--preview N and --preview-out FILE go together")
+    if r.preview_out is not None and str(r.preview_out).lower().rsplit(".", 1)[-1] not in ("png", "jpg", "jpeg"):
+        raise BadInput(f"--preview-out {r.preview_out}: the picture must be a .png or .jpg file")
+
+
+def load_sources(r: ExtractRequest) -> tuple[list[Any], list[dict[int, int]], list[str]]:
+    """The datasets, each one's category -> class index map, and the class names."""
+    from gaia_cli.data.coco import load_coco
+    from gaia_cli.labels.space import read_labels
+
+    if not r.data:
+        raise BadInput("give the detection data with --data")
+    if len(r.data) > 1 and r.labels is None:
+        raise BadInput("several --data sets need --labels (a label space from gaia unify-labels)")
+    if len(r.data) > 1 and r.images is not None:
+        raise BadInput("--images goes with a single --data; several datasets find their images beside them")
+    datasets = [load_coco(d, r.images) for d in r.data]
+    if r.labels is None:
+        coco = datasets[0]
+        return datasets, [{cid: i for i, cid in enumerate(coco.category_ids, start=1)}], \
+            [c["name"] for c in coco.categories]
+    space = read_labels(r.labels)
+    return datasets, [space.map_for(c.categories, origin=c.source) for c in datasets], space.names
+
+
+def run(r: ExtractRequest) -> None:
+    from gaia_cli import console
+    from gaia_cli.artifacts import atomic_path, check_output_path, manifest, read_input, write_h5_meta
+    from gaia_cli.montage import GROUPS
+    from gaia_cli.montage.samples import KIND
+
+    check_request(r)
+    check_output_path(r.output)
+    if r.preview_out is not None:
+        check_output_path(r.preview_out)
+        from gaia_cli.montage.assemble import Template
+
+        Template(r.preview_size)  # a bad size fails before the work
+    datasets, label_maps, classes = load_sources(r)
+    tasks, counts = plan(datasets, label_maps, r.options)
+    if counts["positives"] == 0:
+        raise BadInput(f"no object boxes to extract: {counts['skipped_small']} are smaller than --min-size "
+                       f"{r.options.min_size} px and {counts['skipped_crowd']} are crowd regions",
+                       r.data[0] if len(r.data) == 1 else None)
+    console.info(f"extracting {counts['positives']:,} positives and {counts['negatives_wanted']:,} negatives from "
+                 f"{len(tasks):,} images with {r.workers or 'no'} worker process(es)")
+    import h5py
+
+    inputs = [c.ref for c in datasets]
+    if r.labels is not None:
+        inputs.append(read_input(r.labels).ref)
+    shortfall = 0
+    per_group = [0, 0, 0]
+    negatives = 0
+    with atomic_path(r.output) as tmp:
+        with h5py.File(tmp, "w") as f:
+            writer = SampleWriter(f)
+            with console.progress("extracting", total=len(tasks)) as bar:
+                for task, (samples, short) in zip(tasks, run_tasks(tasks, r.options, r.workers)):
+                    for sample in samples:
+                        writer.add(sample, task.dataset, task.image_id)
+                        per_group[sample.group] += 1
+                        negatives += sample.label == 0
+                    shortfall += short
+                    bar.advance(1)
+            n = writer.close()
+            summary = {"samples": n, "positives": n - negatives, "negatives": negatives,
+                       "negatives_without_room": shortfall, "skipped_small": counts["skipped_small"],
+                       "skipped_crowd": counts["skipped_crowd"], "images": len(tasks),
+                       "groups": dict(zip(GROUPS, per_group))}
+            write_h5_meta(f, KIND, {
+                "classes": classes,
+                "datasets": [{"path": str(c.ref.path), "sha256": c.ref.sha256, "image_root": str(c.image_root)}
+                             for c in datasets],
+                "options": {**dataclasses.asdict(r.options), "enlarge": list(r.options.enlarge)},
+                "counts": summary,
+            }, inputs)
+    if shortfall:
+        console.warn(f"{shortfall} negatives found no background free of boxes (crowded images): "
+                     f"{negatives} of {counts['negatives_wanted']} wanted")
+    empty = [g for g, c in zip(GROUPS, per_group) if c == 0]
+    if empty:
+        console.warn(f"group(s) {', '.join(empty)} have no samples: pretrain needs S, T and W samples")
+    console.info(f"{n:,} samples ({n - negatives:,} positive, {negatives:,} negative); groups "
+                 + ", ".join(f"{g} {c:,}" for g, c in zip(GROUPS, per_group)))
+    if r.preview:
+        _write_preview(r, classes)
+    console.emit_line({**manifest(KIND, r.output), "samples": n, "negatives": negatives,
+                       "groups": dict(zip(GROUPS, per_group))})
+
+
+def _write_preview(r: ExtractRequest, classes: list[str]) -> None:
+    from gaia_cli import console
+    from gaia_cli.artifacts import atomic_path
+    from gaia_cli.montage.assemble import MontageDataset, Template, preview_grid
+    from gaia_cli.montage.samples import MontageSamples
+
+    samples = MontageSamples(r.output)
+    try:
+        dataset = MontageDataset(samples, Template(r.preview_size), length=r.preview)
+    except BadInput as exc:
+        console.warn(f"no preview: {exc.message}")
+        return
+    grid = preview_grid(dataset, r.preview, r.options.seed, classes)
+    suffix = str(r.preview_out).lower().rsplit(".", 1)[-1]
+    with atomic_path(r.preview_out) as tmp:
+        grid.save(tmp, format="PNG" if suffix == "png" else "JPEG")
+    console.info(f"preview of {r.preview} montages: {r.preview_out}")

@@ -1,0 +1,100 @@
+"""The `gaia/montage-samples` HDF5 file that `extract-montage` writes and `pretrain` reads.
+
+Tensors (n samples):
+    pixels      uint8 [total]    every crop's H x W x 3 RGB bytes, one after another (chunked, gzip)
+    offsets     int64 [n + 1]    sample i is pixels[offsets[i]:offsets[i + 1]]
+    sizes       int32 [n, 2]     its height and width
+    labels      int32 [n]        class index: 1..C (classes[k - 1]), 0 for background (negatives)
+    categories  int64 [n]        the source dataset's category id (-1 for negatives)
+    groups      int8  [n]        0 = S (0.5 <= w/h <= 1.5), 1 = T (w/h < 0.5), 2 = W (w/h > 1.5)
+    boxes       float32 [n, 4]   the crop in its source image (x, y, w, h pixels)
+    objects     float32 [n, 4]   the object's own box (NaN for negatives)
+    sources     int64 [n, 2]     (dataset index, image id)
+Meta: `classes` (names), `datasets` (path, sha256, image folder), `options` (the extraction's), `counts`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from gaia_cli.artifacts import H5Artifact
+from gaia_cli.errors import BadInput
+from gaia_cli.montage import GROUPS
+
+KIND = "gaia/montage-samples"
+
+
+class MontageSamples:
+    """Random access to the crops of a samples file, safe to hand to DataLoader workers.
+
+    The small per-sample arrays are read once; the pixels through an h5py handle that each process opens
+    for itself on first use (an h5py file must not cross a fork).
+    """
+
+    def __init__(self, spec: str | os.PathLike):
+        with H5Artifact(spec, KIND) as art:
+            self.path = art.path
+            self.ref = art.ref
+            self.classes: list[str] = art.meta("classes")
+            self.options: dict[str, Any] = art.meta("options")
+            self.datasets: list[dict[str, Any]] = art.meta("datasets")
+            try:
+                f = art._file["tensors"]
+                self.offsets = f["offsets"][()]
+                self.sizes = f["sizes"][()]
+                self.labels = f["labels"][()]
+                self.groups = f["groups"][()]
+                self.boxes = f["boxes"][()]
+            except (KeyError, OSError) as exc:
+                raise BadInput(f"incomplete montage-samples file ({exc})", art.path) from None
+        n = len(self.labels)
+        if not (len(self.offsets) == n + 1 and len(self.sizes) == n == len(self.groups) == len(self.boxes)):
+            raise BadInput("inconsistent montage-samples file (array lengths differ)", self.path)
+        if not isinstance(self.classes, list) or not self.classes:
+            raise BadInput("has no classes", self.path)
+        self._handle = None
+        self._pid = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_handle"] = state["_pid"] = None
+        return state
+
+    @property
+    def num_classes(self) -> int:
+        """Classifier outputs: the classes plus background (index 0)."""
+        return len(self.classes) + 1
+
+    def members(self, group: int) -> np.ndarray:
+        return np.flatnonzero(self.groups == group)
+
+    def check_groups(self) -> dict[str, int]:
+        """Samples per group; BadInput when a group a montage needs is empty."""
+        counts = {name: int((self.groups == g).sum()) for g, name in enumerate(GROUPS)}
+        need = {"S": 2, "T": 1, "W": 1}
+        short = [f"{name} has {counts[name]} (needs at least {n})" for name, n in need.items() if counts[name] < n]
+        if short:
+            raise BadInput("a montage needs 2 S-, 1 T- and 1 W-sample, but group " + "; group ".join(short)
+                           + ": extract from more data, or widen --enlarge so crops change shape", self.path)
+        return counts
+
+    def area(self, index: int) -> float:
+        """The crop's area in its source image (pixels), which orders a montage's two S-samples."""
+        return float(self.boxes[index, 2] * self.boxes[index, 3])
+
+    def crop(self, index: int) -> np.ndarray:
+        """Sample `index` as uint8 [H, W, 3]."""
+        if self._handle is None or self._pid != os.getpid():
+            import h5py
+
+            self._handle = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        start, stop = int(self.offsets[index]), int(self.offsets[index + 1])
+        h, w = (int(x) for x in self.sizes[index])
+        return self._handle["tensors/pixels"][start:stop].reshape(h, w, 3)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -291,6 +294,47 @@ def test_resume_ends_with_the_same_backbone(samples, tmp_path):
         ta, tb = a.tensors(), b.tensors()
         assert a.meta("pretraining")["soft_weights"] == b.meta("pretraining")["soft_weights"]
     assert all(torch.equal(ta[k], tb[k]) for k in ta), [k for k in ta if not torch.equal(ta[k], tb[k])][:5]
+
+
+def test_two_processes_pretrain_identical_replicas_with_shared_soft_labels(samples, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), "-m", "gaia_cli", "pretrain", str(samples), "--space", "tiny", "--size", "96",
+           "--batch-size", "4", "--epochs", "1", "--erf-every", "5", "--erf-images", "2", "--workers", "0",
+           "--device", "cpu", "--warmup-iters", "2", "--lr-per-image", "0.005", "-o", str(tmp_path / "ddp.h5")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the soft labels are a buffer: rank 0 computes them, the others receive them, and the digest covers them
+    assert "all 2 replicas hold identical weights and soft labels" in proc.stderr
+    with H5Artifact(tmp_path / "ddp.h5", "gaia/weights") as art:
+        record = art.meta("pretraining")
+    assert record["world"] == 2 and [u["iteration"] for u in record["erf_updates"]][:2] == [0, 5]
+    assert record["soft_weights"] != block_weights(torch.as_tensor(Template(96).position_regions())).tolist()
+
+
+def test_labels_give_every_dataset_the_unified_ids(toy, shapes, tmp_path):
+    labels = tmp_path / "labels.json"
+    proc = run_gaia("unify-labels", f"toy={toy / 'train.json'}", f"shapes={shapes / 'val.json'}", "-o", labels)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "s.h5"
+    proc = run_gaia("extract-montage", "--data", toy / "train.json", "--data", shapes / "val.json", "--labels", labels,
+                    "--min-size", "8", "--workers", "0", "-o", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    space = json.loads(labels.read_text())
+    unified = {c["name"]: c["id"] for c in space["categories"]}
+    names = [{c["id"]: c["name"] for c in json.loads(p.read_text())["categories"]}
+             for p in (toy / "train.json", shapes / "val.json")]
+    with H5Artifact(out, "gaia/montage-samples") as art:
+        assert art.meta("classes") == [c["name"] for c in space["categories"]]
+        t = art.tensors()
+    seen = set()
+    for label, category, (dataset, _) in zip(t["labels"].tolist(), t["categories"].tolist(), t["sources"].tolist()):
+        if category >= 0:
+            assert label == unified[names[dataset][category]]
+            seen.add(dataset)
+    assert seen == {0, 1}
 
 
 # ------------------------------------------------------------------------------------------- bad inputs

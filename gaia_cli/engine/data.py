@@ -35,7 +35,9 @@ class SeededDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> Any:
         index, epoch = key
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed(self.seed, epoch, index))
+            # the CPU generator only: torch.manual_seed would also (lazily) reseed CUDA's, which fork_rng
+            # does not restore, and costs a stack capture per call
+            torch.default_generator.manual_seed(item_seed(self.seed, epoch, index))
             return self.dataset[index]
 
 

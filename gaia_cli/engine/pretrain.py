@@ -202,7 +202,9 @@ def run(r: PretrainRequest) -> None:
             console.info(f"stopped after step {trainer.position.iteration}; checkpoint {trainer.checkpoint}: "
                          f"run the same command with --resume to continue")
             return
-        ddp.check_replicas(model)
+        digest = ddp.check_replicas(model)
+        if world > 1:
+            console.info(f"all {world} replicas hold identical weights and soft labels (sha256 {digest[:16]})")
         if rank == 0:
             meta = {"role": "backbone", "space": space.to_payload(), "classes": samples.classes,
                     "pretraining": {**pretraining, "iterations": trainer.position.iteration,

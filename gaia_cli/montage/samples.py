@@ -55,7 +55,7 @@ class MontageSamples:
             raise BadInput("inconsistent montage-samples file (array lengths differ)", self.path)
         if not isinstance(self.classes, list) or not self.classes:
             raise BadInput("has no classes", self.path)
-        self._handle = None
+        self._handle = self._pixels = None
         self._pid = None
 
     def __len__(self) -> int:
@@ -63,7 +63,7 @@ class MontageSamples:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_handle"] = state["_pid"] = None
+        state["_handle"] = state["_pid"] = state["_pixels"] = None
         return state
 
     @property
@@ -93,8 +93,10 @@ class MontageSamples:
         if self._handle is None or self._pid != os.getpid():
             import h5py
 
-            self._handle = h5py.File(self.path, "r")
+            # a chunk cache of 16 MiB: neighbouring crops share chunks
+            self._handle = h5py.File(self.path, "r", rdcc_nbytes=16 * 2**20)
+            self._pixels = self._handle["tensors/pixels"]
             self._pid = os.getpid()
         start, stop = int(self.offsets[index]), int(self.offsets[index + 1])
         h, w = (int(x) for x in self.sizes[index])
-        return self._handle["tensors/pixels"][start:stop].reshape(h, w, 3)
+        return self._pixels[start:stop].reshape(h, w, 3)

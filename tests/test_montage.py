@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torchvision.ops import box_iou
 
-from gaia_cli.artifacts import H5Artifact
+from gaia_cli.artifacts import H5Artifact, manifest
 from gaia_cli.errors import BadInput
 from gaia_cli.montage import group_of
 from gaia_cli.montage.assemble import MontageDataset, Template, assemble, feature_size
@@ -244,8 +244,9 @@ def backbone(samples, tmp_path_factory):
     """A fixed small arch pre-trained for 12 epochs in the ERF mode (soft labels recomputed every 40 steps)."""
     out = tmp_path_factory.mktemp("pretrain")
     (out / "arch.json").write_text(json.dumps(ARCH))
-    proc = run_gaia("pretrain", samples, "--arch", out / "arch.json", *PRETRAIN, "--epochs", "12", "--workers", "2",
-                    "--erf-every", "40", "--log-every", "1", "-o", out / "backbone.h5")
+    line = json.dumps(manifest("gaia/montage-samples", samples))  # as extract-montage prints it, on stdin
+    proc = run_gaia("pretrain", "-", "--arch", out / "arch.json", *PRETRAIN, "--epochs", "12", "--workers", "2",
+                    "--erf-every", "40", "--log-every", "1", "-o", out / "backbone.h5", input=line)
     assert proc.returncode == 0, proc.stderr
     return out / "backbone.h5", json.loads(proc.stdout)
 
@@ -292,7 +293,9 @@ def test_resume_ends_with_the_same_backbone(samples, tmp_path):
     run(PretrainRequest(output=tmp_path / "split.h5", resume=True, **common))
     with H5Artifact(tmp_path / "whole.h5", "gaia/weights") as a, H5Artifact(tmp_path / "split.h5", "gaia/weights") as b:
         ta, tb = a.tensors(), b.tensors()
-        assert a.meta("pretraining")["soft_weights"] == b.meta("pretraining")["soft_weights"]
+        ra, rb = a.meta("pretraining"), b.meta("pretraining")
+    assert ra["soft_weights"] == rb["soft_weights"]
+    assert ra["erf_updates"] == rb["erf_updates"] and [u["iteration"] for u in ra["erf_updates"]] == [0, 5, 10]
     assert all(torch.equal(ta[k], tb[k]) for k in ta), [k for k in ta if not torch.equal(ta[k], tb[k])][:5]
 
 

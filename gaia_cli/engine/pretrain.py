@@ -94,14 +94,18 @@ def single_arch_space(arch) -> Any:
 class ErfUpdater:
     """Recomputes the ERF-adaptive soft-label weights every `every` steps (at step 0 first)."""
 
-    def __init__(self, model, dataset, space, request: PretrainRequest, device: torch.device):
+    def __init__(self, trainer, space, request: PretrainRequest):
         from gaia_cli.montage.loss import masks_tensor
 
-        self.model, self.dataset, self.device = model, dataset, device
-        self.every, self.count = request.erf_every, min(request.erf_images, len(dataset))
+        self.trainer, self.model, self.dataset, self.device = trainer, trainer.model, trainer.dataset, trainer.device
+        self.every, self.count = request.erf_every, min(request.erf_images, len(self.dataset))
         self.archs = list(dict.fromkeys([space.max_arch, space.min_arch]))
-        self.masks = masks_tensor(model.template)
-        self.history: list[dict[str, Any]] = []
+        self.masks = masks_tensor(self.model.template)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The updates so far (kept in the trainer's history, which checkpoints carry across a resume)."""
+        return [entry["erf"] for entry in self.trainer.history if "erf" in entry]
 
     def __call__(self, iteration: int) -> None:
         if iteration % self.every:
@@ -124,7 +128,7 @@ class ErfUpdater:
         own = (self.model.soft_weights * torch.nn.functional.one_hot(self.model.position_regions, 4)).sum(-1)
         entry = {"iteration": iteration, "own_weight_mean": round(float(own.mean()), 4),
                  "own_weight_min": round(float(own.min()), 4)}
-        self.history.append(entry)
+        self.trainer.history.append({"erf": entry})
         console.info(f"ERF soft labels at step {iteration}: own-region weight mean {entry['own_weight_mean']:.3f}, "
                      f"min {entry['own_weight_min']:.3f}")
 
@@ -187,7 +191,7 @@ def run(r: PretrainRequest) -> None:
                           checkpoint_path(r.output), run_key)
         if r.resume:
             trainer.resume()
-        erf = ErfUpdater(model, trainer.dataset, space, r, device) if r.mode == "erf" else None
+        erf = ErfUpdater(trainer, space, r) if r.mode == "erf" else None
         console.info(f"pre-training {'arch ' + str(arch) if arch else f'the {space.name} supernet ({space.size():,} paths)'}"
                      f" on {len(samples):,} samples ({samples.num_classes - 1} classes + background): "
                      f"{len(dataset):,} montages of {template.size} px per epoch, {trainer.total_iterations()} steps "

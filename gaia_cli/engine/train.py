@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import signal
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +30,7 @@ from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
 from gaia_cli.engine.schedule import Phase, learning_rate
 from gaia_cli.errors import BadInput, RunFailure
+from gaia_cli.interrupts import StopRequested
 from gaia_cli.space.arch import SearchSpace
 from gaia_cli.space.sampling import PathSampler
 
@@ -61,29 +61,6 @@ class TrainOptions:
         for volatile in ("workers", "checkpoint_every", "log_every", "stop_after"):
             key.pop(volatile)
         return key
-
-
-class StopRequested:
-    """SIGINT/SIGTERM during training: finish the step, write a checkpoint, then exit 130."""
-
-    def __init__(self):
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> "StopRequested":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:  # noqa: ARG002
-        if self.requested:  # a second signal: stop now
-            raise KeyboardInterrupt()
-        self.requested = True
-        console.warn("stopping after this step (a checkpoint will be written); signal again to stop at once")
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -157,7 +134,8 @@ class Trainer:
         per_epoch = self.iterations_per_epoch()
         self.model.train()
         started = time.perf_counter()
-        with StopRequested() as stop, console.progress("training", total=self.total_iterations()) as bar:
+        message = "stopping after this step (a checkpoint will be written); signal again to stop at once"
+        with StopRequested(message) as stop, console.progress("training", total=self.total_iterations()) as bar:
             bar.advance(pos.iteration)
             while pos.phase < len(self.phases):
                 phase, space = self.phases[pos.phase]

@@ -203,18 +203,43 @@ def plan(datasets: list[Any], label_maps: list[dict[int, int]], options: Extract
                    "skipped_small": skipped["small"]}
 
 
+def _worker_signals() -> None:
+    """Workers leave Ctrl-C to the main process (which stops them) and die quietly when it terminates them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_tasks(tasks: list[ImageTask], options: ExtractOptions, workers: int) -> Iterator[tuple[list[Sample], int]]:
-    """Each task's samples, in task order, cut by `workers` processes (0: in this one)."""
-    jobs = ((task, options) for task in tasks)
+    """Each task's samples, in task order, cut by `workers` processes (0: in this one).
+
+    At most 8 tasks per worker are in flight: the crops of images cut but not yet written stay bounded
+    when writing (compression, in this process) is slower than cutting.
+    """
     if workers <= 0:
-        yield from map(_work, jobs)
+        for task in tasks:
+            yield cut_image(task, options)
         return
+    import collections
     import multiprocessing
 
     # forkserver/spawn would re-import torch in every worker; the work needs only PIL and numpy
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    with context.Pool(workers) as pool:
-        yield from pool.imap(_work, jobs, chunksize=4)
+    window = 8 * workers
+    with context.Pool(workers, initializer=_worker_signals) as pool:
+        pending: collections.deque = collections.deque()
+        queue = iter(tasks)
+        for task in queue:
+            pending.append(pool.apply_async(_work, ((task, options),)))
+            if len(pending) >= window:
+                break
+        while pending:
+            result = pending.popleft().get()
+            task = next(queue, None)
+            if task is not None:
+                pending.append(pool.apply_async(_work, ((task, options),)))
+            yield result
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -334,6 +359,7 @@ def load_sources(r: ExtractRequest) -> tuple[list[Any], list[dict[int, int]], li
 def run(r: ExtractRequest) -> None:
     from gaia_cli import console
     from gaia_cli.artifacts import atomic_path, check_output_path, manifest, read_input, write_h5_meta
+    from gaia_cli.interrupts import StopRequested
     from gaia_cli.montage import GROUPS
     from gaia_cli.montage.samples import KIND
 
@@ -363,8 +389,11 @@ def run(r: ExtractRequest) -> None:
     with atomic_path(r.output) as tmp:
         with h5py.File(tmp, "w") as f:
             writer = SampleWriter(f)
-            with console.progress("extracting", total=len(tasks)) as bar:
+            with StopRequested("stopping: the output will not be written") as stop, \
+                    console.progress("extracting", total=len(tasks)) as bar:
                 for task, (samples, short) in zip(tasks, run_tasks(tasks, r.options, r.workers)):
+                    if stop.requested:
+                        raise KeyboardInterrupt()
                     for sample in samples:
                         writer.add(sample, task.dataset, task.image_id)
                         per_group[sample.group] += 1

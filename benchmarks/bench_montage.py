@@ -73,6 +73,11 @@ def loader_against_step(samples_path: Path, size: int, batch: int, steps: int) -
     start = time.perf_counter()
     items = [dataset[(i, 1)] for i in range(n)]
     load_rate = n / (time.perf_counter() - start)
+    big = SeededDataset(MontageDataset(MontageSamples(samples_path), Template(224), length=10**6), 0)
+    start = time.perf_counter()
+    for i in range(n):
+        big[(i, 1)]
+    big_rate = n / (time.perf_counter() - start)
 
     space = preset("tiny")
     top = space.max_arch
@@ -95,9 +100,11 @@ def loader_against_step(samples_path: Path, size: int, batch: int, steps: int) -
           f"{step_rate:7.1f} montages/s ({torch.get_num_threads()} threads)")
     print(f"   ratio loader/step per worker: {load_rate / step_rate:.2f} "
           f"(workers needed to keep the step fed: {max(1, -(-step_rate // load_rate)):.0f})")
+    print(f"   at 224 px one loader process assembles {big_rate:7.1f} montages/s: a GPU step that consumes N "
+          f"montages/s needs N / {big_rate:.0f} workers (GPU step rates not measured here)")
 
 
-def compute_per_sample(batch: int, steps: int, erf_every: int) -> None:
+def compute_per_sample(batch: int, steps: int, erf_every: int, template_size: int = 224) -> None:
     import torch
 
     from gaia_cli.montage.assemble import Template
@@ -109,8 +116,10 @@ def compute_per_sample(batch: int, steps: int, erf_every: int) -> None:
     arch = Arch(anchor.depth, anchor.width, 224)
     gmacs = backbone_cost(arch)[0].macs / 1e9
     print(f"3. compute per sample, ResNet-50 backbone at 224 px ({gmacs:.2f} GMACs per 224x224 image):")
-    print(f"   FLOPs per sample: montage {gmacs / 4:.3f} GMACs (4 samples an image), warped crop {gmacs:.3f} "
-          f"GMACs: ratio {0.25:.2f}")
+    # counted for the montage's own size (--size of pretrain), a quarter of it per sample
+    per_sample = backbone_cost(Arch(anchor.depth, anchor.width, template_size))[0].macs / 1e9 / 4
+    print(f"   FLOPs per sample: montage {per_sample:.3f} GMACs (4 samples in a {template_size} px image), warped "
+          f"crop {gmacs:.3f} GMACs: ratio {per_sample / gmacs:.3f}")
     template = Template(224)
 
     def step_time(mode: str) -> float:

@@ -59,4 +59,11 @@ def loader(dataset: SeededDataset, batches: list[list[tuple[int, int]]], workers
     # and drawing from torch's global generator would make a resumed run's random state differ.
     generator = torch.Generator().manual_seed(dataset.seed)
     return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_detection, num_workers=workers,
-                      generator=generator)
+                      generator=generator, worker_init_fn=_leave_signals_to_the_trainer if workers else None)
+
+
+def _leave_signals_to_the_trainer(worker_id: int) -> None:  # noqa: ARG001
+    """Workers inherit the trainer's Ctrl-C handler; only the main process should act on (and report) it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

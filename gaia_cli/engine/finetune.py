@@ -145,6 +145,9 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         raise BadInput("--two-stage and --recalibrate must not be negative; --batch-size and --lr-per-image positive")
     if r.two_stage and r.freeze != "none":
         raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
+    from gaia_cli.devices import check_workers
+
+    check_workers(r.workers)
     check_output_path(r.output)
     device = devices.resolve(r.device)
     if r.amp and device.type != "cuda":

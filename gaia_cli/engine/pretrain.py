@@ -65,6 +65,7 @@ class PretrainRequest:
 
 
 def check_options(r: PretrainRequest) -> None:
+    from gaia_cli.devices import check_workers
     from gaia_cli.montage.loss import MODES
 
     if r.mode not in MODES:
@@ -73,10 +74,10 @@ def check_options(r: PretrainRequest) -> None:
         raise BadInput(f"--tau {r.tau} must be in [0, 1]")
     if r.space is not None and r.arch is not None:
         raise BadInput("give --space (pre-train the supernet) or --arch (one path), not both")
-    if min(r.epochs, r.batch_size, r.paths_per_step, r.erf_every, r.erf_images, r.checkpoint_every, r.log_every) < 1 \
-            or r.workers < 0:
+    if min(r.epochs, r.batch_size, r.paths_per_step, r.erf_every, r.erf_images, r.checkpoint_every, r.log_every) < 1:
         raise BadInput("--epochs, --batch-size, --paths-per-step, --erf-every, --erf-images, --checkpoint-every and "
-                       "--log-every must be at least 1 (--workers at least 0)")
+                       "--log-every must be at least 1")
+    check_workers(r.workers)
     if r.lr_per_image <= 0 or r.weight_decay < 0 or r.clip_grad < 0 or r.warmup_iters < 0:
         raise BadInput("--lr-per-image must be positive; --weight-decay, --clip-grad and --warmup-iters not negative")
     if r.stop_after is not None and r.stop_after < 1:
@@ -157,6 +158,8 @@ def run(r: PretrainRequest) -> None:
     space = single_arch_space(arch) if arch else read_space(r.space or "ar50to101")
     rules = "uniform" if arch else r.rules
     samples = MontageSamples(r.samples)
+    if r.output.resolve() == samples.path.resolve():
+        raise BadInput("-o names the samples file itself; write the backbone elsewhere", r.output)
     dataset = MontageDataset(samples, template)
 
     rank, world = ddp.setup(device)
@@ -186,7 +189,7 @@ def run(r: PretrainRequest) -> None:
                                stop_after=r.stop_after)
         pretraining = {"template": {"size": template.size, "split": template.split}, "mode": r.mode, "tau": r.tau,
                        "erf_every": r.erf_every, "erf_images": r.erf_images}
-        run_key = {"samples": samples.ref.sha256, "space": space.to_payload(), **pretraining}
+        run_key = {"samples": samples.identity, "space": space.to_payload(), **pretraining}
         trainer = Trainer(model, dataset, [0] * len(dataset), [(phase, space)], options, device,
                           checkpoint_path(r.output), run_key)
         if r.resume:
@@ -221,7 +224,7 @@ def run(r: PretrainRequest) -> None:
             state = {k: v for k, v in model.body.state_dict().items()}
             manifest = write_h5(r.output, "gaia/weights", state, meta, [samples.ref])
             trainer.checkpoint.unlink(missing_ok=True)
-            final = trainer.log[-1] if trainer.log else {}
+            final = trainer.last_record or {}
             console.emit_line({**manifest, "iterations": trainer.position.iteration,
                                "loss": _rounded(final.get("loss")), "accuracy": _rounded(final.get("accuracy"))})
     finally:

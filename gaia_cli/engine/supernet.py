@@ -104,6 +104,9 @@ def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
 
 
 def check_options(r: TrainRequest) -> None:
+    from gaia_cli.devices import check_workers
+
+    check_workers(r.workers)
     if r.batch_size < 1 or r.paths_per_step < 1 or r.workers < 0 or r.checkpoint_every < 1 or r.log_every < 1:
         raise BadInput("--batch-size, --paths-per-step, --checkpoint-every and --log-every must be at least 1 "
                        "(--workers at least 0)")

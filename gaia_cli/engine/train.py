@@ -106,6 +106,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.seconds = 0.0
         self.last_checkpoint: int | None = None
+        self.last_record: dict[str, Any] | None = None  # the latest step's losses (logged or not)
 
     # ------------------------------------------------------------------------------------------ schedule
 
@@ -149,6 +150,7 @@ class Trainer:
                         lr = learning_rate(base_lr, phase, pos.epoch + pos.batch / per_epoch,
                                            pos.iteration_in_phase, opts.warmup_iters)
                         record = self._step(images, targets, lr, self.samplers[pos.phase])
+                        self.last_record = record
                         pos.iteration += 1
                         pos.iteration_in_phase += 1
                         pos.batch += 1

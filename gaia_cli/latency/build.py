@@ -78,8 +78,11 @@ def build_profile(space: SearchSpace, classes: int, device: torch.device, warmup
     raw = np.array([profile.raw(a) for a in archs])
     measured = np.array(measured)
     profile.correction = fit_linear(raw, measured) if fit_archs >= 2 else (1.0, 0.0)
-    if profile.correction[0] <= 0:  # noise swamped the spread of the fit archs: keep the sum, fix the offset
-        profile.correction = (1.0, float(np.mean(measured - raw)) if fit_archs else 0.0)
+    a, b = profile.correction
+    if a <= 0 or a * profile.raw(space.min_arch) + b <= 0:
+        # noise swamped the spread of the fit archs (a busy machine): a line that is not increasing, or one
+        # that predicts a non-positive latency for the cheapest arch, is no model; scale the sum instead
+        profile.correction = (float(raw @ measured / (raw @ raw)), 0.0) if fit_archs else (1.0, 0.0)
     errors = [abs(profile.predict(a) - t) / t for a, t in zip(archs, measured)]
     profile.calibration = {"space": space.name, "fit_archs": fit_archs, "warmup": warmup, "runs": runs,
                            "fit_mean_error": float(np.mean(errors)) if errors else None,

@@ -3,7 +3,7 @@
 The template is a square of `size` pixels cut at `a = round(split * size)` along both axes into four regions,
 numbered as the loss numbers them:
 
-    R1 [0, a) x [0, a)         top-left      the smaller S-sample (by area in its source image)
+    R1 [0, a) x [0, a)         top-left      the smaller S-sample (by its object's box area)
     R2 [a, size) x [0, a)      top-right     the W-sample (a wide region: (1 - split) / split : 1)
     R3 [0, a) x [a, size)      bottom-left   the T-sample (a tall region)
     R4 [a, size) x [a, size)   bottom-right  the larger S-sample
@@ -45,16 +45,19 @@ class Template:
     size: int = 224
     split: float = 1 / 3
 
+    option: str = dataclasses.field(default="--size", compare=False)  # the size's name in messages
+
     def __post_init__(self) -> None:
         if not 0.1 <= self.split <= 0.5:
             raise BadInput(f"--split {self.split} must be in [0.1, 0.5] (the top-left region's share of a side)")
         if self.size < 2 * STRIDE:
-            raise BadInput(f"--size {self.size} is too small: the montage needs at least {2 * STRIDE} pixels")
+            raise BadInput(f"{self.option} {self.size} is too small: a montage needs at least {2 * STRIDE} pixels")
         counts = np.bincount(self.position_regions().ravel(), minlength=4)
         if counts.min() == 0:
-            raise BadInput(f"--size {self.size} with --split {self.split:.3g} leaves a region without a position on "
-                           f"the {feature_size(self.size)}x{feature_size(self.size)} feature map; use a larger "
-                           f"--size (or a split nearer 0.5)")
+            side = feature_size(self.size)
+            raise BadInput(f"{self.option} {self.size} with --split {self.split:.3g} leaves a region without a "
+                           f"position on the {side}x{side} feature map; use a larger {self.option} (or a split "
+                           f"nearer 0.5)")
 
     @property
     def cut(self) -> int:
@@ -83,9 +86,13 @@ class Template:
         return np.bincount(self.region_map.ravel(), minlength=4) / self.size**2
 
     def position_regions(self, side: int | None = None) -> np.ndarray:
-        """[h, w] int: the region of each feature-map position, by where its centre falls in the input."""
+        """[h, w] int: the region of each feature-map position, by where its centre falls in the input.
+
+        Every stride-2 layer of the ResNet (3x3 or 7x7 with "same" padding, the 3x3 max pool, the 1x1
+        projections) centres output k on input 2k, so position k of the last map is centred on pixel 32k.
+        """
         side = side or feature_size(self.size)
-        centres = np.minimum(((np.arange(side) + 0.5) * self.size / side).astype(np.int64), self.size - 1)
+        centres = np.minimum(np.arange(side) * STRIDE, self.size - 1)
         return self.region_map[np.ix_(centres, centres)]
 
 
@@ -114,7 +121,7 @@ class MontageDataset(Dataset):
 
     Picks and flips draw from torch's random state, which the training engine seeds per (seed, epoch, item),
     so a montage is a function of those and nothing else. A montage takes two different S-samples (the one
-    with the smaller area goes top-left), one T- and one W-sample, each uniformly from its group.
+    whose object's box is smaller goes top-left), one T- and one W-sample, each uniformly from its group.
     """
 
     def __init__(self, samples: MontageSamples, template: Template, length: int | None = None):
@@ -128,7 +135,9 @@ class MontageDataset(Dataset):
 
     def pick(self) -> list[int]:
         s, t, w = self.members
-        first, second = torch.randperm(len(s))[:2].tolist()
+        first = int(torch.randint(len(s), ()))
+        second = int(torch.randint(len(s) - 1, ()))
+        second += second >= first  # two different S-samples, in constant time
         pair = sorted((int(s[first]), int(s[second])), key=self.samples.area)
         return [pair[0], int(w[torch.randint(len(w), ()).item()]), int(t[torch.randint(len(t), ()).item()]), pair[1]]
 

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from gaia_cli.errors import BadInput
 from gaia_cli.montage import group_of
 
+MAX_ENLARGE = 4.0  # a crop at most 4x the object's sides: beyond that the object is a detail of the sample
 NEGATIVE_TRIES = 200  # placements tried per negative before it counts as a shortfall
 
 
@@ -45,6 +47,7 @@ class ImageTask:
     """What one worker needs to cut one image's samples."""
 
     dataset: int
+    index: int  # the image's position in its dataset: with the seed and the dataset, its generator's seed
     image_id: int
     path: str
     positives: list[tuple[list[float], int, int]]  # (x1y1x2y2 box, label, category id)
@@ -115,10 +118,10 @@ def random_negatives(count: int, obstacles: np.ndarray, sizes: list[tuple[float,
     return out
 
 
-def negative_shares(images: int, total: int) -> list[int]:
-    """`total` negatives spread over `images` as evenly as integers allow (the first images take the rest)."""
-    base, rest = divmod(total, images) if images else (0, 0)
-    return [base + (1 if i < rest else 0) for i in range(images)]
+def negative_share(index: int, images: int, total: int) -> int:
+    """Image `index`'s share of `total` negatives spread over `images` as evenly as integers allow."""
+    base, rest = divmod(total, images)
+    return base + (1 if index < rest else 0)
 
 
 # ---------------------------------------------------------------------------------------------- worker
@@ -139,11 +142,11 @@ def cut_image(task: ImageTask, options: ExtractOptions) -> tuple[list[Sample], i
     """The samples of one image, and how many of its negatives found no room."""
     from PIL import Image
 
-    rng = np.random.default_rng([options.seed, task.dataset, task.image_id])
+    rng = np.random.default_rng([options.seed, task.dataset, task.index])
     try:
         with Image.open(task.path) as img:
             image = img.convert("RGB")
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise BadInput(f"cannot read image {task.path} ({exc})") from None
     width, height = image.size
     samples = []
@@ -169,86 +172,133 @@ def _xywh(box) -> tuple[float, float, float, float]:
     return (float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1]))
 
 
-def _work(args: tuple[ImageTask, ExtractOptions]) -> tuple[list[Sample], int]:
-    return cut_image(*args)
-
-
 # -------------------------------------------------------------------------------------------- planning
 
 
-def plan(datasets: list[Any], label_maps: list[dict[int, int]], options: ExtractOptions) -> tuple[list[ImageTask], dict[str, int]]:
-    """One task per image of every dataset, and the counts that decide the negatives."""
-    from gaia_cli.data.coco import xyxy
+class Plan:
+    """The images of every dataset as tasks, made one at a time (a large dataset's boxes are not copied).
 
-    tasks: list[ImageTask] = []
-    skipped = {"crowd": 0, "small": 0}
-    for d, (coco, label_map) in enumerate(zip(datasets, label_maps)):
-        for record in coco.images:
-            positives, obstacles = [], []
-            for ann in coco.annotations_of(record["id"]):
+    `counts` (made by one pass over the annotations) decides the negatives: `negatives_wanted` in all,
+    spread evenly over the images.
+    """
+
+    def __init__(self, datasets: list[Any], label_maps: list[dict[int, int]], options: ExtractOptions):
+        from gaia_cli.data.coco import xyxy
+
+        self.datasets, self.label_maps, self.options = datasets, label_maps, options
+        self._xyxy = xyxy
+        positives = skipped_crowd = skipped_small = 0
+        for coco in datasets:
+            for record in coco.images:
+                if not -2**63 <= record["id"] < 2**63:
+                    raise BadInput(f"image id {record['id']} does not fit in 64 bits", coco.source)
+            for ann in coco.annotations:
                 box = xyxy(ann)
-                obstacles.append(box)
                 if ann.get("iscrowd"):
-                    skipped["crowd"] += 1
+                    skipped_crowd += 1
                 elif min(box[2] - box[0], box[3] - box[1]) < options.min_size:
-                    skipped["small"] += 1
+                    skipped_small += 1
                 else:
-                    positives.append((box, label_map[ann["category_id"]], ann["category_id"]))
-            tasks.append(ImageTask(d, record["id"], str(coco.image_path(record)), positives, obstacles, 0))
-    total_positives = sum(len(t.positives) for t in tasks)
-    wanted = round(total_positives / options.negative_ratio) if options.negative_ratio > 0 else 0
-    for task, share in zip(tasks, negative_shares(len(tasks), wanted)):
-        task.negatives = share
-    return tasks, {"positives": total_positives, "negatives_wanted": wanted, "skipped_crowd": skipped["crowd"],
-                   "skipped_small": skipped["small"]}
+                    positives += 1
+        self.images = sum(len(c.images) for c in datasets)
+        wanted = round(positives / options.negative_ratio) if options.negative_ratio > 0 else 0
+        self.counts = {"positives": positives, "negatives_wanted": wanted, "skipped_crowd": skipped_crowd,
+                       "skipped_small": skipped_small}
+
+    def __len__(self) -> int:
+        return self.images
+
+    def __iter__(self) -> Iterator[ImageTask]:
+        n = 0
+        for d, (coco, label_map) in enumerate(zip(self.datasets, self.label_maps)):
+            for index, record in enumerate(coco.images):
+                positives, obstacles = [], []
+                for ann in coco.annotations_of(record["id"]):
+                    box = self._xyxy(ann)
+                    obstacles.append(box)
+                    if not ann.get("iscrowd") and min(box[2] - box[0], box[3] - box[1]) >= self.options.min_size:
+                        positives.append((box, label_map[ann["category_id"]], ann["category_id"]))
+                yield ImageTask(d, index, record["id"], str(coco.image_path(record)), positives, obstacles,
+                                negative_share(n, self.images, self.counts["negatives_wanted"]))
+                n += 1
 
 
 def _worker_signals() -> None:
-    """Workers leave Ctrl-C to the main process (which stops them) and die quietly when it terminates them."""
+    """Workers leave SIGINT to the main process, which stops them; SIGTERM ends them (the main process then
+    finds its pool broken and stops too)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def run_tasks(tasks: list[ImageTask], options: ExtractOptions, workers: int) -> Iterator[tuple[list[Sample], int]]:
-    """Each task's samples, in task order, cut by `workers` processes (0: in this one).
+def run_tasks(tasks: Iterable[ImageTask], options: ExtractOptions, workers: int,
+              stop: Any = None) -> Iterator[tuple[ImageTask, tuple[list[Sample], int]]]:
+    """Each task with its samples, in task order, cut by `workers` processes (0: in this one).
 
-    At most 8 tasks per worker are in flight: the crops of images cut but not yet written stay bounded
-    when writing (compression, in this process) is slower than cutting.
+    At most 8 tasks per worker are in flight, so the crops of images cut but not yet written stay bounded
+    when writing (compression, in this process) is slower than cutting. While waiting, `stop.requested` is
+    polled (KeyboardInterrupt when set); a worker that dies (killed, out of memory) ends the run with an
+    error instead of leaving it waiting.
     """
     if workers <= 0:
         for task in tasks:
-            yield cut_image(task, options)
+            if stop is not None and stop.requested:
+                raise KeyboardInterrupt()
+            yield task, cut_image(task, options)
         return
     import collections
+    import concurrent.futures
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    from gaia_cli.errors import RunFailure
 
     # forkserver/spawn would re-import torch in every worker; the work needs only PIL and numpy
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    window = 8 * workers
-    with context.Pool(workers, initializer=_worker_signals) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals)
+    try:
         pending: collections.deque = collections.deque()
         queue = iter(tasks)
         for task in queue:
-            pending.append(pool.apply_async(_work, ((task, options),)))
-            if len(pending) >= window:
+            pending.append((task, pool.submit(cut_image, task, options)))
+            if len(pending) >= 8 * workers:
                 break
         while pending:
-            result = pending.popleft().get()
-            task = next(queue, None)
-            if task is not None:
-                pending.append(pool.apply_async(_work, ((task, options),)))
-            yield result
+            task, future = pending.popleft()
+            while True:
+                if stop is not None and stop.requested:
+                    raise KeyboardInterrupt()
+                try:
+                    result = future.result(timeout=0.25)
+                    break
+                except concurrent.futures.TimeoutError:
+                    continue
+                except BrokenProcessPool:
+                    if stop is not None and stop.requested:
+                        raise KeyboardInterrupt() from None
+                    raise RunFailure("a worker process died while cutting images (killed, or out of memory?); "
+                                     "try fewer --workers") from None
+            following = next(queue, None)
+            if following is not None:
+                pending.append((following, pool.submit(cut_image, following, options)))
+            yield task, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------------------------- output
 
 
 class SampleWriter:
-    """Appends samples to an open HDF5 file: pixels in one flat, chunked, compressed uint8 dataset."""
+    """Appends samples to an open HDF5 file: pixels in one flat, chunked, compressed uint8 dataset.
+
+    The per-sample fields (about 80 bytes a sample) grow in numpy arrays and are written at `close`.
+    """
 
     CHUNK = 1 << 16  # 64 KiB: a crop read decompresses about one or two chunks
+    FIELDS = {"sizes": (np.int32, 2), "labels": (np.int32, 0), "categories": (np.int64, 0), "groups": (np.int8, 0),
+              "boxes": (np.float32, 4), "objects": (np.float32, 4), "sources": (np.int64, 2), "offsets": (np.int64, 0)}
 
     def __init__(self, f):
         self.f = f
@@ -257,23 +307,23 @@ class SampleWriter:
         self.buffer: list[np.ndarray] = []
         self.buffered = 0
         self.written = 0
-        self.offsets = [0]
-        self.fields: dict[str, list[Any]] = {k: [] for k in ("sizes", "labels", "categories", "groups", "boxes",
-                                                           "objects", "sources")}
+        self.count = 0
+        self.end = 0  # pixel bytes so far, written or buffered
+        self.arrays = {k: np.zeros((1024, width) if width else 1024, dtype) for k, (dtype, width) in self.FIELDS.items()}
 
     def add(self, sample: Sample, dataset: int, image_id: int) -> None:
+        if self.count == len(self.arrays["labels"]):
+            self.arrays = {k: np.concatenate([a, np.zeros_like(a)]) for k, a in self.arrays.items()}
         flat = sample.pixels.reshape(-1)
         self.buffer.append(flat)
         self.buffered += flat.size
-        self.offsets.append(self.offsets[-1] + flat.size)
-        h, w = sample.pixels.shape[:2]
-        self.fields["sizes"].append((h, w))
-        self.fields["labels"].append(sample.label)
-        self.fields["categories"].append(sample.category)
-        self.fields["groups"].append(sample.group)
-        self.fields["boxes"].append(sample.box)
-        self.fields["objects"].append(sample.obj)
-        self.fields["sources"].append((dataset, image_id))
+        i, a = self.count, self.arrays
+        a["offsets"][i] = self.end
+        self.end += flat.size
+        a["sizes"][i] = sample.pixels.shape[:2]
+        a["labels"][i], a["categories"][i], a["groups"][i] = sample.label, sample.category, sample.group
+        a["boxes"][i], a["objects"][i], a["sources"][i] = sample.box, sample.obj, (dataset, image_id)
+        self.count += 1
         if self.buffered >= 64 * self.CHUNK:
             self.flush()
 
@@ -289,16 +339,13 @@ class SampleWriter:
     def close(self) -> int:
         """Write the per-sample arrays; returns the number of samples."""
         self.flush()
-        n = len(self.fields["labels"])
-        dtypes = {"sizes": np.int32, "labels": np.int32, "categories": np.int64, "groups": np.int8,
-                  "boxes": np.float32, "objects": np.float32, "sources": np.int64}
-        shapes = {"sizes": (n, 2), "boxes": (n, 4), "objects": (n, 4), "sources": (n, 2)}
-        for name, values in self.fields.items():
-            arr = np.asarray(values, dtype=dtypes[name]).reshape(shapes.get(name, (n,)))
-            self.f.create_dataset(f"tensors/{name}", data=arr)
-        self.f.create_dataset("tensors/offsets", data=np.asarray(self.offsets, dtype=np.int64))
+        n = self.count
+        for name, values in self.arrays.items():
+            data = values[:n]
+            if name == "offsets":
+                data = np.append(data, self.end)
+            self.f.create_dataset(f"tensors/{name}", data=data)
         return n
-
 
 
 # ------------------------------------------------------------------------------------------------- run
@@ -318,16 +365,19 @@ class ExtractRequest:
 
 
 def check_request(r: ExtractRequest) -> None:
+    from gaia_cli.devices import check_workers
+
     o = r.options
     lo, hi = o.enlarge
-    if not 1.0 <= lo <= hi:
-        raise BadInput(f"--enlarge {lo},{hi}: factors must satisfy 1 <= LOW <= HIGH (1 keeps the box as it is)")
-    if o.negative_ratio < 0 or not math.isfinite(o.negative_ratio):
-        raise BadInput("--ratio must be a positive number of positives per negative (0: no negatives)")
+    if not 1.0 <= lo <= hi <= MAX_ENLARGE:
+        raise BadInput(f"--enlarge {lo},{hi}: factors must satisfy 1 <= LOW <= HIGH <= {MAX_ENLARGE:g} "
+                       f"(1 keeps the box as it is)")
+    if not (o.negative_ratio == 0 or 0.1 <= o.negative_ratio < math.inf):
+        raise BadInput(f"--ratio {o.negative_ratio}: positives per negative must be at least 0.1 (ten negatives "
+                       f"per positive), or 0 for no negatives")
     if o.min_size < 1 or o.max_side < 8:
         raise BadInput("--min-size must be at least 1 pixel and --max-side at least 8")
-    if r.workers < 0:
-        raise BadInput("--workers must be at least 0")
+    check_workers(r.workers)
     if r.preview < 0:
         raise BadInput("--preview must be at least 0")
     if bool(r.preview) != (r.preview_out is not None):
@@ -367,11 +417,18 @@ def run(r: ExtractRequest) -> None:
     check_output_path(r.output)
     if r.preview_out is not None:
         check_output_path(r.preview_out)
+        if Path(r.preview_out).resolve() == Path(r.output).resolve():
+            raise BadInput("--preview-out and -o name the same file", r.output)
         from gaia_cli.montage.assemble import Template
 
-        Template(r.preview_size)  # a bad size fails before the work
+        Template(r.preview_size, option="--preview-size")  # a bad size fails before the work
     datasets, label_maps, classes = load_sources(r)
-    tasks, counts = plan(datasets, label_maps, r.options)
+    written = {Path(r.output).resolve(), *([Path(r.preview_out).resolve()] if r.preview_out else [])}
+    for source in [c.ref.path for c in datasets] + ([r.labels] if r.labels else []):
+        if source != "-" and Path(source).resolve() in written:
+            raise BadInput("an output would overwrite this input; write elsewhere", source)
+    tasks = Plan(datasets, label_maps, r.options)
+    counts = tasks.counts
     if counts["positives"] == 0:
         raise BadInput(f"no object boxes to extract: {counts['skipped_small']} are smaller than --min-size "
                        f"{r.options.min_size} px and {counts['skipped_crowd']} are crowd regions",
@@ -391,9 +448,7 @@ def run(r: ExtractRequest) -> None:
             writer = SampleWriter(f)
             with StopRequested("stopping: the output will not be written") as stop, \
                     console.progress("extracting", total=len(tasks)) as bar:
-                for task, (samples, short) in zip(tasks, run_tasks(tasks, r.options, r.workers)):
-                    if stop.requested:
-                        raise KeyboardInterrupt()
+                for task, (samples, short) in run_tasks(tasks, r.options, min(r.workers, len(tasks)), stop):
                     for sample in samples:
                         writer.add(sample, task.dataset, task.image_id)
                         per_group[sample.group] += 1
@@ -434,7 +489,7 @@ def _write_preview(r: ExtractRequest, classes: list[str]) -> None:
 
     samples = MontageSamples(r.output)
     try:
-        dataset = MontageDataset(samples, Template(r.preview_size), length=r.preview)
+        dataset = MontageDataset(samples, Template(r.preview_size, option="--preview-size"), length=r.preview)
     except BadInput as exc:
         console.warn(f"no preview: {exc.message}")
         return

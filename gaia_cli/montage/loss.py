@@ -5,7 +5,9 @@ Each position (j, k) gets a soft label sum_i w_i^{jk} y_i over the four regions'
 cross-entropy against it; the loss is the mean over the four regions of each region's mean position loss.
 
 Weights w [h, w, 4]:
-- `block`: 1 for the region the position's centre lies in, 0 elsewhere.
+- `block`: 1 for the region the position's centre lies in (pixel 32k for position k: see
+  `Template.position_regions`), 0 elsewhere: dense per-position classification, which is `erf` with tau = 1
+  (the paper's remark); its pooled-per-block variant differs only in averaging logits before the loss.
 - `erf` (Eq. 2): from the position's effective receptive field G^{jk} (the magnitude of the gradient of the
   position's features with respect to the input pixels): w_i is the share of G inside region R_i. The
   position's own region r gets max(tau, share_r); the other regions split the rest, 1 - w_r, in proportion

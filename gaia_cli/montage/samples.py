@@ -15,12 +15,13 @@ Meta: `classes` (names), `datasets` (path, sha256, image folder), `options` (the
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
 import numpy as np
 
-from gaia_cli.artifacts import H5Artifact
+from gaia_cli.artifacts import H5Artifact, InputRef, sha256_file
 from gaia_cli.errors import BadInput
 from gaia_cli.montage import GROUPS
 
@@ -37,7 +38,7 @@ class MontageSamples:
     def __init__(self, spec: str | os.PathLike):
         with H5Artifact(spec, KIND) as art:
             self.path = art.path
-            self.ref = art.ref
+            self.header = art.header
             self.classes: list[str] = art.meta("classes")
             self.options: dict[str, Any] = art.meta("options")
             self.datasets: list[dict[str, Any]] = art.meta("datasets")
@@ -48,18 +49,49 @@ class MontageSamples:
                 self.labels = f["labels"][()]
                 self.groups = f["groups"][()]
                 self.boxes = f["boxes"][()]
+                self.objects = f["objects"][()]
+                self.pixel_count = int(f["pixels"].shape[0])
             except (KeyError, OSError) as exc:
                 raise BadInput(f"incomplete montage-samples file ({exc})", art.path) from None
-        n = len(self.labels)
-        if not (len(self.offsets) == n + 1 and len(self.sizes) == n == len(self.groups) == len(self.boxes)):
-            raise BadInput("inconsistent montage-samples file (array lengths differ)", self.path)
         if not isinstance(self.classes, list) or not self.classes:
             raise BadInput("has no classes", self.path)
+        self._validate()
         self._handle = self._pixels = None
         self._pid = None
 
+    def _validate(self) -> None:
+        """Refuse a damaged or hand-made file here, with one line, rather than deep inside a data loader."""
+        n = len(self.labels)
+        if not (len(self.offsets) == n + 1 and self.sizes.shape == (n, 2) and len(self.groups) == n
+                and self.boxes.shape == (n, 4) and self.objects.shape == (n, 4)):
+            raise BadInput("inconsistent montage-samples file (array lengths differ)", self.path)
+        if n == 0:
+            raise BadInput("holds no samples", self.path)
+        problems = []
+        if self.offsets[0] != 0 or self.offsets[-1] != self.pixel_count:
+            problems.append(f"offsets span {self.offsets[0]}..{self.offsets[-1]} of {self.pixel_count} pixel bytes")
+        if (self.sizes < 1).any() or not np.array_equal(np.diff(self.offsets), self.sizes[:, 0] * self.sizes[:, 1] * 3):
+            problems.append("sample sizes do not match their offsets")
+        if self.labels.min() < 0 or self.labels.max() > len(self.classes):
+            problems.append(f"labels outside 0..{len(self.classes)}")
+        if not np.isin(self.groups, (0, 1, 2)).all():
+            problems.append("groups other than 0 (S), 1 (T), 2 (W)")
+        if problems:
+            raise BadInput("damaged montage-samples file: " + "; ".join(problems), self.path)
+
     def __len__(self) -> int:
         return len(self.labels)
+
+    @functools.cached_property
+    def ref(self) -> InputRef:
+        """Path and sha256 (reads the whole file: asked for once, when the output records its inputs)."""
+        return InputRef(str(self.path), sha256_file(self.path))
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What tells this file from another without hashing gigabytes (a resumed run checks it)."""
+        return {"created": self.header.get("created"), "command": self.header.get("command"),
+                "bytes": self.path.stat().st_size, "samples": len(self)}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -85,8 +117,10 @@ class MontageSamples:
         return counts
 
     def area(self, index: int) -> float:
-        """The crop's area in its source image (pixels), which orders a montage's two S-samples."""
-        return float(self.boxes[index, 2] * self.boxes[index, 3])
+        """The area of the sample's bounding box in its source image, which orders a montage's two S-samples:
+        the object's box for a positive (not the context around it), the crop for a negative."""
+        box = self.objects[index] if not np.isnan(self.objects[index, 0]) else self.boxes[index]
+        return float(box[2] * box[3])
 
     def crop(self, index: int) -> np.ndarray:
         """Sample `index` as uint8 [H, W, 3]."""

@@ -30,6 +30,22 @@ import time
 from pathlib import Path
 
 
+def median_step(model, images, targets, steps: int) -> float:
+    """Median seconds of a training step (forward, backward, SGD) over `steps`, after one warm-up step."""
+    import torch
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    times = []
+    for i in range(steps + 1):
+        start = time.perf_counter()
+        model(images, targets)["loss_montage"].backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def extraction(tmp: Path, images: int, size: int) -> Path:
     from gaia_cli import console
     from gaia_cli.data.toy import make_toy_dataset
@@ -83,18 +99,9 @@ def loader_against_step(samples_path: Path, size: int, batch: int, steps: int) -
     top = space.max_arch
     torch.manual_seed(0)
     model = MontageNet(top.depth, top.width, 9, template).train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     images = [img for img, _ in items[:batch]]
     targets = [t for _, t in items[:batch]]
-    times = []
-    for i in range(steps + 1):
-        start = time.perf_counter()
-        model(images, targets)["loss_montage"].backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if i:
-            times.append(time.perf_counter() - start)
-    step_rate = batch / statistics.median(times)
+    step_rate = batch / median_step(model, images, targets, steps)
     print(f"2. loader against step, tiny preset (largest path), {size} px montages, batch {batch}:")
     print(f"   one loader process assembles {load_rate:7.1f} montages/s; one training step consumes "
           f"{step_rate:7.1f} montages/s ({torch.get_num_threads()} threads)")
@@ -125,19 +132,10 @@ def compute_per_sample(batch: int, steps: int, erf_every: int, template_size: in
     def step_time(mode: str) -> float:
         torch.manual_seed(0)
         model = MontageNet(arch.depth, arch.width, 81, template, mode=mode).train()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         images = torch.randint(0, 256, (batch, 3, 224, 224), dtype=torch.uint8)
         targets = [{"labels": torch.randint(0, 81, (4,)) if mode == "erf" else torch.full((4,), 5)}
                    for _ in range(batch)]
-        times = []
-        for i in range(steps + 1):
-            start = time.perf_counter()
-            model(images, targets)["loss_montage"].backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            if i:
-                times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return median_step(model, images, targets, steps)
 
     montage = step_time("erf") / (4 * batch)
     # plain classification of a warped crop: one label for the whole image, global average pooling

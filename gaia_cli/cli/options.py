@@ -56,3 +56,11 @@ CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", help="Steps 
 StopAfter = Annotated[
     Optional[int], typer.Option("--stop-after", help="Stop after this many steps with a checkpoint (split a run into jobs).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.ckpt.h5, exactly where it stopped.")]
+LogEvery = Annotated[int, typer.Option("--log-every", help="Steps between log lines.")]
+WeightDecay = Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")]
+ClipGrad = Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")]
+# commands that train a supernet's paths (train-supernet, pretrain)
+Rules = Annotated[str, typer.Option(
+    "--rules", help="Path sampling: gaia (GAIA's rules cycled with uniform), sandwich, uniform, or a comma list of rules.")]
+PathsPerStep = Annotated[int, typer.Option(
+    "--paths-per-step", help="Paths per step, gradients accumulated (3 with --rules sandwich).")]

@@ -8,7 +8,8 @@ import typer
 
 from gaia_cli.cli.app import app
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Resume, Seed, StopAfter, Verbose, Workers)
+    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Resume, Rules, Seed,
+    StopAfter, Verbose, WeightDecay, Workers)
 
 
 @app.command(
@@ -37,14 +38,14 @@ def pretrain(
     batch_size: BatchSize = 64,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Peak learning rate per montage of a step (the paper: 0.8 for 512).")] = 0.8 / 512,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Steps of linear warm-up from a quarter of the rate.")] = 1250,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")] = 1e-4,
-    clip_grad: Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")] = 0.0,
-    rules: Annotated[str, typer.Option("--rules", help="Path sampling over --space: gaia, sandwich, uniform, or a comma list of rules.")] = "gaia",
-    paths_per_step: Annotated[int, typer.Option("--paths-per-step", help="Paths per step, gradients accumulated (3 with --rules sandwich).")] = 1,
+    weight_decay: WeightDecay = 1e-4,
+    clip_grad: ClipGrad = 0.0,
+    rules: Rules = "gaia",
+    paths_per_step: PathsPerStep = 1,
     amp: Amp = False,
     workers: Workers = 4,
     checkpoint_every: CheckpointEvery = 1000,
-    log_every: Annotated[int, typer.Option("--log-every", help="Steps between log lines.")] = 20,
+    log_every: LogEvery = 20,
     stop_after: StopAfter = None,
     resume: Resume = False,
     device: Device = "auto",

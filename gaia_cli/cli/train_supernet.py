@@ -9,7 +9,8 @@ import typer
 
 from gaia_cli.cli.app import app
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Resume, Seed, StopAfter, Verbose, Workers)
+    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Resume, Rules, Seed,
+    StopAfter, Verbose, WeightDecay, Workers)
 
 
 @app.command(
@@ -32,20 +33,20 @@ def train_supernet(
     phases: Annotated[Optional[str], typer.Option("--phases", help="Phases SPACE:EPOCHS[:STEPS], ';'-separated; each shrink adds a warm-up epoch.")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases).")] = 12,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
-    rules: Annotated[str, typer.Option("--rules", help="Path sampling: gaia (GAIA's rules cycled with uniform), sandwich, uniform, or a comma list of rules.")] = "gaia",
-    paths_per_step: Annotated[int, typer.Option("--paths-per-step", help="Paths per step, gradients accumulated (3 with --rules sandwich).")] = 1,
+    rules: Rules = "gaia",
+    paths_per_step: PathsPerStep = 1,
     batch_size: BatchSize = 2,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.00125).")] = 0.00125,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase.")] = 1000,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")] = 1e-4,
-    clip_grad: Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")] = 10.0,
+    weight_decay: WeightDecay = 1e-4,
+    clip_grad: ClipGrad = 10.0,
     head_loss_weight: Annotated[float, typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (GAIA: 5).")] = 1.0,
     iou_balanced: Annotated[bool, typer.Option("--iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; GAIA trains with it).")] = False,
     init: Annotated[Optional[Path], typer.Option("--init", help="Backbone weights: a gaia/weights backbone or a torchvision ResNet .pth.", dir_okay=False)] = None,
     amp: Amp = False,
     workers: Workers = 2,
     checkpoint_every: CheckpointEvery = 500,
-    log_every: Annotated[int, typer.Option("--log-every", help="Steps between log lines.")] = 20,
+    log_every: LogEvery = 20,
     stop_after: StopAfter = None,
     resume: Resume = False,
     device: Device = "auto",

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from gaia_cli import console
@@ -135,23 +133,19 @@ class ErfUpdater:
 
 
 def run(r: PretrainRequest) -> None:
-    from gaia_cli import devices
     from gaia_cli.engine import distributed as ddp
     from gaia_cli.engine.schedule import Phase
     from gaia_cli.engine.supernet import checkpoint_path
-    from gaia_cli.engine.train import TrainOptions, Trainer
+    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
     from gaia_cli.montage.assemble import MontageDataset, Template
     from gaia_cli.montage.loss import MontageNet
     from gaia_cli.montage.samples import MontageSamples
-    from gaia_cli.nn.elastic import ElasticBatchNorm2d
     from gaia_cli.space.arch import read_arch, read_space
     from gaia_cli.space.sampling import parse_rules
 
     check_options(r)
     check_output_path(r.output)
-    device = devices.resolve(r.device)
-    if r.amp and device.type != "cuda":
-        raise BadInput("--amp needs a CUDA device (on the CPU, train in fp32)")
+    device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     template = Template(r.size, r.split)
     arch = read_arch(r.arch) if r.arch else None
@@ -164,22 +158,10 @@ def run(r: PretrainRequest) -> None:
 
     rank, world = ddp.setup(device)
     try:
-        if rank != 0:
-            console.set_verbosity(quiet=True)
-        torch.manual_seed(r.seed)
-        random.seed(r.seed)
-        np.random.seed(r.seed)
+        seed_all(r.seed)
         top = space.max_arch
         model = MontageNet(top.depth, top.width, samples.num_classes, template, r.mode, r.tau)
-        model.to(device)
-        if device.type == "cuda":
-            model.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True
-        if world > 1:
-            for m in model.modules():
-                if isinstance(m, ElasticBatchNorm2d):
-                    m.sync = True
-        ddp.broadcast_params(model)
+        prepare_replica(model, device)
 
         phase = Phase(space.name, r.epochs, (), cosine=True, warmup_factor=WARMUP_FACTOR)
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
 
 from gaia_cli import console
 from gaia_cli.artifacts import check_output_path
@@ -118,20 +114,16 @@ def check_options(r: TrainRequest) -> None:
 
 
 def run(r: TrainRequest) -> None:
-    from gaia_cli import devices
     from gaia_cli.engine import distributed as ddp
-    from gaia_cli.engine.train import TrainOptions, Trainer
+    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
     from gaia_cli.nn.detector import Supernet
-    from gaia_cli.nn.elastic import ElasticBatchNorm2d
     from gaia_cli.nn.io import init_backbone, save_detector
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import parse_rules
 
     check_options(r)
     check_output_path(r.output)
-    device = devices.resolve(r.device)
-    if r.amp and device.type != "cuda":
-        raise BadInput("--amp needs a CUDA device (on the CPU, train in fp32)")
+    device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     space = read_space(r.space)
     phases = resolve_phases(r, space)
@@ -139,11 +131,7 @@ def run(r: TrainRequest) -> None:
 
     rank, world = ddp.setup(device)
     try:
-        if rank != 0:
-            console.set_verbosity(quiet=True)
-        torch.manual_seed(r.seed)
-        random.seed(r.seed)
-        np.random.seed(r.seed)
+        seed_all(r.seed)
         model = Supernet(space, len(classes) + 1)
         if r.iou_balanced:
             from gaia_cli.nn.sampling import use_iou_balanced_sampling
@@ -152,15 +140,7 @@ def run(r: TrainRequest) -> None:
         init_report = init_backbone(model, r.init) if r.init else None
         if init_report:
             console.info(f"--init: loaded {init_report['loaded']} backbone tensors, skipped {len(init_report['skipped'])}")
-        model.to(device)
-        if device.type == "cuda":
-            model.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True
-        if world > 1:
-            for m in model.modules():
-                if isinstance(m, ElasticBatchNorm2d):
-                    m.sync = True
-        ddp.broadcast_params(model)
+        prepare_replica(model, device)
 
         from gaia_cli.data.sampler import aspect_ratio_groups
 

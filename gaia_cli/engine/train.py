@@ -63,6 +63,49 @@ class TrainOptions:
         return key
 
 
+def training_device(spec: str, amp: bool) -> torch.device:
+    """The device of `--device`, refusing `--amp` where there is no CUDA."""
+    from gaia_cli import devices
+
+    device = devices.resolve(spec)
+    if amp and device.type != "cuda":
+        raise BadInput("--amp needs a CUDA device (on the CPU, train in fp32)")
+    return device
+
+
+def prepare_replica(model: nn.Module, device: torch.device) -> None:
+    """This rank's share of the set-up that follows building `model`:
+
+    quiet output off rank 0; the model on `device` (channels-last and cudnn autotuning on CUDA); elastic
+    batch norm synchronised over ranks when there are several; rank 0's weights on every rank.
+    """
+    from gaia_cli.nn.elastic import ElasticBatchNorm2d
+
+    rank, world = ddp.world()
+    if rank != 0:
+        console.set_verbosity(quiet=True)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    if world > 1:
+        for m in model.modules():
+            if isinstance(m, ElasticBatchNorm2d):
+                m.sync = True
+    ddp.broadcast_params(model)
+
+
+def seed_all(seed: int) -> None:
+    """torch's, Python's and numpy's global generators (model initialisation draws from them)."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
     for module in model.modules():

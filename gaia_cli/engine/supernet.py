@@ -103,9 +103,8 @@ def check_options(r: TrainRequest) -> None:
     from gaia_cli.devices import check_workers
 
     check_workers(r.workers)
-    if r.batch_size < 1 or r.paths_per_step < 1 or r.workers < 0 or r.checkpoint_every < 1 or r.log_every < 1:
-        raise BadInput("--batch-size, --paths-per-step, --checkpoint-every and --log-every must be at least 1 "
-                       "(--workers at least 0)")
+    if r.batch_size < 1 or r.paths_per_step < 1 or r.checkpoint_every < 1 or r.log_every < 1:
+        raise BadInput("--batch-size, --paths-per-step, --checkpoint-every and --log-every must be at least 1")
     if r.lr_per_image <= 0 or r.weight_decay < 0 or r.clip_grad < 0 or r.head_loss_weight <= 0 or r.warmup_iters < 0:
         raise BadInput("--lr-per-image and --head-loss-weight must be positive; --weight-decay, --clip-grad "
                        "and --warmup-iters not negative")

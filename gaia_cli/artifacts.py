@@ -8,7 +8,9 @@ size-limited), one dataset per tensor under `/tensors/`, and any other metadata 
 under `/meta/`. Nothing is pickled; loading never runs code from a file.
 
 Writes are atomic: a temp file in the destination folder, fsync, then rename. A killed command leaves either
-the old file or the new one, never half of one.
+the old file or the new one, never half of one. The temp file's name, `.NAME.PID-HOST.XXXXXXXX.tmp`, says
+which process wrote it; the next write of NAME removes the ones whose process on this host is gone (a run
+killed with SIGKILL cannot remove its own), never one of a live process.
 
 Inputs may be a path, `-` (stdin), or a manifest line `{"kind": ..., "path": ..., "sha256": ...}` (given
 literally, on stdin, or in a file), which resolves to the file it names.
@@ -22,6 +24,9 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
+import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -139,13 +144,90 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _host_tag() -> str:
+    """This host's name as it goes into temp names: letters, digits and '-' only (no dots), at most 40."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _temp_owner(pid: int) -> str:
+    """The middle part of a temp name: which process, on which host, wrote it."""
+    return f"{pid}-{_host_tag()}"
+
+
+# what follows `.NAME.` in a temp name made by temp_beside: owner, mkstemp's random part, `.tmp`. None of the
+# parts holds a dot, so a temp of another output whose name starts with NAME never matches.
+_TEMP_TAIL = re.compile(r"(\d+)-([A-Za-z0-9-]+)\.[A-Za-z0-9_]+\.tmp")
+
+
+def _process_gone(pid: int) -> bool:
+    """True only when no process `pid` runs here; anything unclear (no permission, odd pid) counts as alive."""
+    if pid <= 0 or os.name == "nt":  # on Windows os.kill(pid, 0) would terminate the process
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return False
+
+
+def remove_stale_temps(out: str | os.PathLike) -> list[Path]:
+    """Remove the temp files and folders left beside `out` by writers of it that were killed; return them.
+
+    Only names of the form `temp_beside` makes for this very name, written on this host by a process that no
+    longer runs, are touched: a temp of a live writer, of another host (a shared folder) or of another output
+    is kept.
+    """
+    out = Path(out)
+    folder = out.parent if str(out.parent) else Path(".")
+    prefix, host = f".{out.name}.", _host_tag()
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TEMP_TAIL.fullmatch(entry.name[len(prefix):])
+        if match is None or match.group(2) != host or not _process_gone(int(match.group(1))):
+            continue
+        path = folder / entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            pass  # another writer removed it first
+        except OSError:
+            continue  # cleaning up is best effort; the write itself goes on
+        removed.append(path)
+    return removed
+
+
+def temp_beside(out: str | os.PathLike, folder: bool = False) -> Path:
+    """Make an empty temp file (or folder) beside `out`, named for `out` and this process.
+
+    Stale temps of `out` left by killed writers are removed first (see `remove_stale_temps`).
+    """
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    remove_stale_temps(out)
+    prefix = f".{out.name}.{_temp_owner(os.getpid())}."
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
+    os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success fsync it and rename it over `path`, else delete it."""
     out = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_beside(out)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:

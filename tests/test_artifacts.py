@@ -109,6 +109,58 @@ def test_a_killed_writer_leaves_no_partial_file(tmp_path):
     assert target.read_bytes() == b"previous"
 
 
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_next_write_removes_temp_files_of_dead_writers_only(tmp_path):
+    target = tmp_path / "out.json"
+    # a writer killed with SIGKILL cannot clean up: its temp file, named for its pid, stays behind
+    script = textwrap.dedent(f"""
+        import os, signal
+        from gaia_cli.artifacts import atomic_write
+        with atomic_write({str(target)!r}) as fh:
+            fh.write("half")
+            fh.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    killed = subprocess.Popen([sys.executable, "-c", script])
+    assert killed.wait() == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(f".out.json.{killed.pid}-") and left[0].endswith(".tmp")
+
+    owner = artifacts._temp_owner
+    dead = tmp_path / f".out.json.{owner(_dead_pid())}.abcd1234.tmp"
+    dead_folder = tmp_path / f".out.json.{owner(_dead_pid())}.efgh5678.tmp"
+    live = tmp_path / f".out.json.{owner(os.getpid())}.ijkl9012.tmp"
+    elsewhere = tmp_path / f".out.json.{_dead_pid()}-some-other-host.mnop3456.tmp"  # a shared folder
+    old_style = tmp_path / ".out.json.qrst7890.tmp"  # no owner in the name: unknown, kept
+    other_output = tmp_path / f".out.json.1.json.{owner(_dead_pid())}.uvwx1234.tmp"  # belongs to out.json.1.json
+    for path in (dead, live, elsewhere, old_style, other_output):
+        path.write_text("x")
+    dead_folder.mkdir()
+    (dead_folder / "inside").write_text("x")
+
+    with atomic_write(target) as fh:
+        fh.write("{}")
+    assert target.read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (target, live, elsewhere, old_style, other_output))
+
+
+def test_toy_data_removes_the_temp_folder_of_a_killed_run(tmp_path):
+    from gaia_cli.data.toy import make_toy_dataset
+
+    stale = tmp_path / f".toy.{artifacts._temp_owner(_dead_pid())}.abcd1234.tmp"
+    stale.mkdir()
+    (stale / "train").mkdir()
+    (stale / "train" / "0.png").write_bytes(b"x")
+    make_toy_dataset(tmp_path / "toy", images=1, size=32, seed=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
+
+
 def test_sigterm_during_toy_data_cleans_up(tmp_path):
     out = tmp_path / "toy"
     env = {**os.environ, "NO_COLOR": "1"}

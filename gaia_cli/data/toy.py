@@ -20,12 +20,12 @@ from __future__ import annotations
 import colorsys
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gaia_cli.artifacts import temp_beside
 from gaia_cli.errors import BadInput
 
 # name -> (hue, aspect range w/h)
@@ -188,7 +188,7 @@ def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: i
     names = list(SHAPES)[:categories]
     info = {"description": "gaia toy shapes", "seed": seed, "size": size, "categories": categories}
     rng = np.random.default_rng(seed)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent.resolve()))
+    tmp = temp_beside(out.parent.resolve() / out.name, folder=True)  # also removes ones killed runs left
     try:
         summary = {"path": str(out.resolve()), "categories": names}
         for split, count in (("train", images), ("val", val_images)):

@@ -20,13 +20,13 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from gaia_cli import console
+from gaia_cli.artifacts import temp_beside
 from gaia_cli.errors import BadInput
 
 FORMATS = ("auto", "kv", "word2vec-bin", "word2vec-text", "glove", "fasttext")
@@ -132,7 +132,7 @@ def _cache(key: str, stamp: dict[str, Any], build) -> Any:
     folder.parent.mkdir(parents=True, exist_ok=True)
     console.info(f"converting word vectors into the cache ({folder}); later runs memory-map them")
     kv = build()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
+    tmp = temp_beside(folder, folder=True)  # also removes ones that killed conversions left
     try:
         kv.save(str(tmp / "vectors.kv"), sep_limit=0)  # arrays in their own .npy files, so they can be mmapped
         (tmp / "stamp.json").write_text(json.dumps(stamp))

@@ -62,6 +62,30 @@ def test_completion_imports_no_heavy_module_and_completes():
     assert not _imported(proc.stderr) & set(HEAVY)
 
 
+def test_command_modules_do_not_import_the_app_and_each_declares_its_command():
+    # the app imports the command modules and registers what they declare; none of them imports the app
+    modules = sorted(p.stem for p in (REPO / "gaia_cli" / "cli").glob("*.py")
+                     if p.stem not in {"__init__", "__main__", "app", "commands", "docgen", "options"})
+    script = (
+        "import importlib, json, sys\n"
+        "from gaia_cli.cli.commands import declared\n"
+        f"names = {{m: [s.name for s, _ in declared(importlib.import_module('gaia_cli.cli.' + m))] for m in {modules!r}}}\n"
+        "print(json.dumps({'app': 'gaia_cli.cli.app' in sys.modules, 'names': names}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["app"] is False
+    import typer
+
+    from gaia_cli.cli.app import app
+
+    registered = set(typer.main.get_command(app).commands)
+    declared_names = {name for names in found["names"].values() for name in names}
+    assert declared_names | {"space"} == registered
+    assert all(found["names"][m] for m in modules if m != "space_cmd"), found["names"]
+
+
 def test_usage_error_exits_2():
     proc = run_gaia("inspect", "--no-such-option", "x")
     assert proc.returncode == 2

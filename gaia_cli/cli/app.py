@@ -1,4 +1,4 @@
-"""The `gaia` command: one typer app, subcommands registered from their own modules, and `main()`.
+"""The `gaia` command: one typer app, the subcommands its modules declare registered here, and `main()`.
 
 `main()` maps outcomes to exit codes: 0 success, 1 a failure while running, 2 bad usage or bad input, 130
 interrupted (SIGINT or SIGTERM). Expected errors print one line on stderr; tracebacks only with -v.
@@ -44,10 +44,18 @@ def _root(
 
 
 def _register() -> None:
-    # Each module adds its command to `app`; importing them is cheap (no torch at module level).
-    from gaia_cli.cli import (  # noqa: F401
+    # The one place commands join `app`: the modules declare theirs with `commands.command` and never import
+    # `app`; importing them is cheap (no torch at module level). `space` is a typer group of its own.
+    from gaia_cli.cli import (
         bench_latency, eval_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd, search_cmd,
         space_cmd, toy_data, train_supernet, unify_labels)
+    from gaia_cli.cli.commands import declared
+
+    for module in (bench_latency, eval_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd,
+                   search_cmd, toy_data, train_supernet, unify_labels):
+        for spec, func in declared(module):
+            app.command(spec.name, **spec.settings)(func)
+    app.add_typer(space_cmd.space_app, name="space")
 
 
 _register()

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gaia_cli.cli.app import app
+from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import OutputH5, Quiet, Seed, Verbose
 from gaia_cli.errors import BadInput
 
@@ -22,7 +22,7 @@ def _pair(text: str) -> tuple[float, float]:
     return (parts[0], parts[-1])
 
 
-@app.command(
+@command(
     "extract-montage",
     epilog=(
         "Examples:\n\n"

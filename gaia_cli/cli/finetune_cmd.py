@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli import console
-from gaia_cli.cli.app import app
+from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Resume, Seed, StopAfter, Verbose, Workers)
 
 
-@app.command(
+@command(
     "finetune",
     epilog=(
         "Examples:\n\n"

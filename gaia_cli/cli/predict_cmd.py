@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli import console
-from gaia_cli.cli.app import app
+from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import Device, Output, Quiet, Verbose
 
 
-@app.command(
+@command(
     "predict",
     epilog=(
         "Examples:\n\n"

@@ -6,13 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from gaia_cli.cli.app import app
+from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Resume, Rules, Seed,
     StopAfter, Verbose, WeightDecay, Workers)
 
 
-@app.command(
+@command(
     "pretrain",
     epilog=(
         "Examples:\n\n"

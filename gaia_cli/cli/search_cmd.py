@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli import console
-from gaia_cli.cli.app import app
+from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 
 
-@app.command(
+@command(
     "search",
     epilog=(
         "Examples:\n\n"

@@ -7,12 +7,10 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli import console
-from gaia_cli.cli.app import app
 from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 
 space_app = typer.Typer(help="Search spaces and architectures: show a preset, count FLOPs, sample archs.",
                         no_args_is_help=True)
-app.add_typer(space_app, name="space")
 
 
 @space_app.command(

@@ -9,11 +9,11 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli import console
-from gaia_cli.cli.app import app
+from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import Output, Quiet, Verbose
 
 
-@app.command(
+@command(
     "unify-labels",
     epilog=(
         "Examples:\n\n"

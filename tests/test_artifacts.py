@@ -164,17 +164,22 @@ def test_toy_data_removes_the_temp_folder_of_a_killed_run(tmp_path):
 def test_sigterm_during_toy_data_cleans_up(tmp_path):
     out = tmp_path / "toy"
     env = {**os.environ, "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gaia_cli", "toy-data", str(out), "--images", "5000"],
+    # far more images than it can write before the signal comes, on any machine (it never writes them all)
+    proc = subprocess.Popen([sys.executable, "-m", "gaia_cli", "toy-data", str(out), "--images", "100000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    # wait until it is writing images, then stop it
+    # wait (however long start-up takes) until it is writing images, then stop it
     import time
 
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+    hang = time.monotonic() + 600  # a guard against a hang, like run_gaia's, not a speed limit
+    while proc.poll() is None and not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+        if time.monotonic() > hang:
+            proc.kill()
+            pytest.fail("toy-data made no temp folder in 10 minutes")
         time.sleep(0.05)
-    time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()[1]
+    time.sleep(0.2)  # into the loop over images
     proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=600)  # a hang guard
     assert proc.returncode == 130, stderr
     assert stdout == b""
     assert not out.exists()

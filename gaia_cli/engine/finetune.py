@@ -141,8 +141,13 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         raise BadInput(f"--schedule must be one of {', '.join(SCHEDULES)}")
     if r.metric not in ("ap", "mr"):
         raise BadInput("--metric must be ap or mr")
-    if r.two_stage < 0 or r.batch_size < 1 or r.lr_per_image <= 0 or r.recalibrate < 0:
-        raise BadInput("--two-stage and --recalibrate must not be negative; --batch-size and --lr-per-image positive")
+    from gaia_cli.engine.checks import check_numbers
+
+    check_numbers(at_least_one={"--batch-size": r.batch_size, "--checkpoint-every": r.checkpoint_every,
+                                "--stop-after": r.stop_after},
+                  positive={"--lr-per-image": r.lr_per_image, "--lr-decay": r.lr_decay},
+                  not_negative={"--two-stage": r.two_stage, "--recalibrate": r.recalibrate,
+                                "--warmup-iters": r.warmup_iters})
     if r.two_stage and r.freeze != "none":
         raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
     from gaia_cli.devices import check_workers

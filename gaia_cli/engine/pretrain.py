@@ -64,6 +64,7 @@ class PretrainRequest:
 
 def check_options(r: PretrainRequest) -> None:
     from gaia_cli.devices import check_workers
+    from gaia_cli.engine.checks import check_numbers
     from gaia_cli.montage.loss import MODES
 
     if r.mode not in MODES:
@@ -72,14 +73,14 @@ def check_options(r: PretrainRequest) -> None:
         raise BadInput(f"--tau {r.tau} must be in [0, 1]")
     if r.space is not None and r.arch is not None:
         raise BadInput("give --space (pre-train the supernet) or --arch (one path), not both")
-    if min(r.epochs, r.batch_size, r.paths_per_step, r.erf_every, r.erf_images, r.checkpoint_every, r.log_every) < 1:
-        raise BadInput("--epochs, --batch-size, --paths-per-step, --erf-every, --erf-images, --checkpoint-every and "
-                       "--log-every must be at least 1")
     check_workers(r.workers)
-    if r.lr_per_image <= 0 or r.weight_decay < 0 or r.clip_grad < 0 or r.warmup_iters < 0:
-        raise BadInput("--lr-per-image must be positive; --weight-decay, --clip-grad and --warmup-iters not negative")
-    if r.stop_after is not None and r.stop_after < 1:
-        raise BadInput("--stop-after must be at least 1")
+    check_numbers(at_least_one={"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
+                                "--erf-every": r.erf_every, "--erf-images": r.erf_images,
+                                "--checkpoint-every": r.checkpoint_every, "--log-every": r.log_every,
+                                "--stop-after": r.stop_after},
+                  positive={"--lr-per-image": r.lr_per_image},
+                  not_negative={"--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad,
+                                "--warmup-iters": r.warmup_iters})
 
 
 def single_arch_space(arch) -> Any:

@@ -3,7 +3,8 @@
 A phase trains the supernet on the paths of one space for some epochs. GAIA's anchor-based progressive
 shrinking (ABPS) is three phases: AR101 for 24 epochs (learning rate / 10 at epochs 16 and 21), then AR77 and
 AR50 for 13 epochs each (/ 10 at 8 and 11), each shrink starting with one extra epoch of warm-up and the
-learning rate restarted. The first phase warms up linearly over `warmup_iters` (Detectron2's 1000).
+learning rate restarted. The first phase warms up linearly over `warmup_iters` (Detectron2's 1000), but
+never over more than `WARMUP_FRACTION` of its steps: a short run on a small dataset reaches its rate too.
 
 Written `SPACE:EPOCHS[:STEP,STEP...]`, phases separated by `;`: `ar101:24:16,21;ar77:13:8,11;ar50:13:8,11`.
 
@@ -20,6 +21,7 @@ from gaia_cli.errors import BadInput
 
 ABPS = "ar101:24:16,21;ar77:13:8,11;ar50:13:8,11"
 WARMUP_FACTOR = 0.001
+WARMUP_FRACTION = 0.1  # the warm-up of a first phase takes at most this share of the phase's steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,3 +77,43 @@ def learning_rate(base: float, phase: Phase, epoch: float, iteration_in_phase: i
         alpha = iteration_in_phase / warmup_iters
         rate *= factor * (1 - alpha) + alpha
     return rate
+
+
+def effective_warmup(warmup_iters: int, phase_steps: int) -> int:
+    """Warm-up steps of a first phase: the lesser of `warmup_iters` and a tenth of the phase (at least 1 when
+    `warmup_iters` asks for any), so the run spends at least 90% of its steps at its scheduled rate."""
+    if warmup_iters <= 0:
+        return 0
+    return max(1, min(warmup_iters, int(WARMUP_FRACTION * phase_steps)))
+
+
+def describe(base: float, phases: list[Phase], per_epoch: int, warmup_iters: int) -> list[dict]:
+    """The effective schedule of each phase in steps: what a training command logs when it starts."""
+    out, start = [], 0
+    warmup = effective_warmup(warmup_iters, phases[0].total_epochs * per_epoch)
+    for phase in phases:
+        steps = phase.total_epochs * per_epoch
+        entry = {"phase": phase.space, "steps": steps, "first_step": start + 1, "base_lr": base}
+        if phase.warmup_epochs:
+            entry["warmup_steps"] = phase.warmup_epochs * per_epoch
+        else:
+            entry["warmup_steps"] = min(warmup, steps)
+        entry["warmup_from"] = phase.warmup_factor
+        if phase.cosine:
+            entry["decay"] = "cosine to 0"
+        else:
+            entry["decay"] = {"factor": phase.decay,
+                              "at_steps": [start + (phase.warmup_epochs + s) * per_epoch for s in phase.steps]}
+        out.append(entry)
+        start += steps
+    return out
+
+
+def schedule_line(entry: dict) -> str:
+    """One phase of `describe` as a line for the log."""
+    decay = entry["decay"]
+    decay_text = decay if isinstance(decay, str) else (
+        f"x{decay['factor']:g} after steps {', '.join(map(str, decay['at_steps']))}" if decay["at_steps"] else "none")
+    return (f"schedule {entry['phase']}: {entry['steps']} steps from step {entry['first_step']}, base rate "
+            f"{entry['base_lr']:.3g}, warm-up {entry['warmup_steps']} steps from x{entry['warmup_from']:g}, "
+            f"decay {decay_text}")

@@ -101,15 +101,15 @@ def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
 
 def check_options(r: TrainRequest) -> None:
     from gaia_cli.devices import check_workers
+    from gaia_cli.engine.checks import check_numbers
 
     check_workers(r.workers)
-    if r.batch_size < 1 or r.paths_per_step < 1 or r.checkpoint_every < 1 or r.log_every < 1:
-        raise BadInput("--batch-size, --paths-per-step, --checkpoint-every and --log-every must be at least 1")
-    if r.lr_per_image <= 0 or r.weight_decay < 0 or r.clip_grad < 0 or r.head_loss_weight <= 0 or r.warmup_iters < 0:
-        raise BadInput("--lr-per-image and --head-loss-weight must be positive; --weight-decay, --clip-grad "
-                       "and --warmup-iters not negative")
-    if r.stop_after is not None and r.stop_after < 1:
-        raise BadInput("--stop-after must be at least 1")
+    check_numbers(at_least_one={"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
+                                "--checkpoint-every": r.checkpoint_every, "--log-every": r.log_every,
+                                "--stop-after": r.stop_after},
+                  positive={"--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight},
+                  not_negative={"--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad,
+                                "--warmup-iters": r.warmup_iters})
 
 
 def run(r: TrainRequest) -> None:

@@ -28,7 +28,7 @@ from gaia_cli import console
 from gaia_cli.artifacts import H5Artifact, write_h5
 from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
-from gaia_cli.engine.schedule import Phase, learning_rate
+from gaia_cli.engine.schedule import Phase, describe, effective_warmup, learning_rate, schedule_line
 from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.interrupts import StopRequested
 from gaia_cli.space.arch import SearchSpace
@@ -159,6 +159,11 @@ class Trainer:
     def total_iterations(self) -> int:
         return self.iterations_per_epoch() * sum(p.total_epochs for p, _ in self.phases)
 
+    def schedule(self) -> list[dict[str, Any]]:
+        """The effective schedule, phase by phase, in steps (warm-up capped to a tenth of the first phase)."""
+        base = self.options.lr_per_image * self.options.batch_size * self.world
+        return describe(base, [p for p, _ in self.phases], self.iterations_per_epoch(), self.options.warmup_iters)
+
     def _global_epoch(self) -> int:
         return sum(p.total_epochs for p, _ in self.phases[: self.position.phase]) + self.position.epoch
 
@@ -176,6 +181,9 @@ class Trainer:
         opts, pos = self.options, self.position
         base_lr = opts.lr_per_image * opts.batch_size * self.world
         per_epoch = self.iterations_per_epoch()
+        warmup = effective_warmup(opts.warmup_iters, self.phases[0][0].total_epochs * per_epoch)
+        for entry in self.schedule():
+            console.info(schedule_line(entry))
         self.model.train()
         started = time.perf_counter()
         message = "stopping after this step (a checkpoint will be written); signal again to stop at once"
@@ -191,7 +199,7 @@ class Trainer:
                             before_step(pos.iteration)
                             self.model.train()
                         lr = learning_rate(base_lr, phase, pos.epoch + pos.batch / per_epoch,
-                                           pos.iteration_in_phase, opts.warmup_iters)
+                                           pos.iteration_in_phase, warmup)
                         record = self._step(images, targets, lr, self.samplers[pos.phase])
                         self.last_record = record
                         pos.iteration += 1

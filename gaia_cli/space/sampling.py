@@ -4,7 +4,8 @@ Rules: `uniform` (every coordinate uniform over its choices), `max`, `min`, `anc
 anchors), and GAIA's one-sided rules, which fix one dimension at an extreme and draw the others uniformly:
 `max-depth`, `min-depth`, `max-width`, `min-width`, `max-scale`, `min-scale` ("models with the maximum
 depth, models with the minimum width and other likenesses", GAIA 4.2.1). `gaia` is the training default:
-those rules in turn, each followed by a uniform sample.
+those rules in turn, each followed by a uniform sample. In a space without anchors (a space written by
+hand, a single path) the `gaia` sequence leaves the anchor rule out; `anchor` asked for by name is refused.
 
 A `PathSampler`'s state (its position and its numpy generator) is plain JSON, so a resumed run samples
 exactly the paths an uninterrupted one would.
@@ -77,6 +78,8 @@ class PathSampler:
     def __init__(self, space: SearchSpace, rules: str | tuple[str, ...] = "gaia", seed: int = 0):
         self.space = space
         self.rules = parse_rules(rules) if isinstance(rules, str) else tuple(rules)
+        if rules == "gaia" and not space.anchors:
+            self.rules = tuple(x for rule in ("max", "min", *ONE_SIDED) for x in (rule, "uniform"))
         self.rng = np.random.default_rng(seed)
         self.position = 0
 

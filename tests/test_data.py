@@ -18,7 +18,7 @@ from gaia_cli.data.toy import make_toy_dataset
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.space import LabelSpace
 
-from conftest import assert_bad_input, run_gaia
+from conftest import assert_bad_input, gaia_here, run_gaia
 
 
 def _coco(tmp_path: Path, images, annotations, categories=None, make_files=True) -> Path:
@@ -313,3 +313,47 @@ def test_toy_data_refuses_to_overwrite(tmp_path):
 def test_toy_data_bad_options(tmp_path):
     assert_bad_input(run_gaia("toy-data", tmp_path / "t", "--images", 0), "--images")
     assert_bad_input(run_gaia("toy-data", tmp_path / "t", "--categories", 9), "--categories")
+
+
+def test_toy_data_classes_by_name_in_the_order_given(tmp_path):
+    """Two datasets can share some categories and not others: --classes picks shapes by name."""
+    proc = gaia_here("toy-data", tmp_path / "t", "--images", 8, "--size", 64, "--seed", 2,
+                     "--classes", "diamond, circle,Square", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["categories"] == ["diamond", "circle", "square"]
+    train = json.loads((tmp_path / "t" / "train.json").read_text())
+    assert [(c["id"], c["name"]) for c in train["categories"]] == [(1, "diamond"), (2, "circle"), (3, "square")]
+    assert {a["category_id"] for a in train["annotations"]} == {1, 2, 3}
+    assert train["info"]["categories"] == 3
+    # deterministic, and naming the first N shapes is the same dataset as --categories N
+    make_toy_dataset(tmp_path / "again", images=8, size=64, seed=2, classes=["diamond", "circle", "square"])
+    assert _tree_digest(tmp_path / "t") == _tree_digest(tmp_path / "again")
+    make_toy_dataset(tmp_path / "named", images=3, size=64, seed=1, classes="circle,square,triangle")
+    make_toy_dataset(tmp_path / "first", images=3, size=64, seed=1, categories=3)
+    assert _tree_digest(tmp_path / "named") == _tree_digest(tmp_path / "first")
+
+
+def test_toy_data_bad_classes(tmp_path):
+    from gaia_cli.data.toy import SHAPES
+
+    known = ", ".join(SHAPES)
+    out = tmp_path / "t"
+    assert_bad_input(gaia_here("toy-data", out, "--classes", "circle,hexagon"), "--classes", "'hexagon'", known)
+    assert_bad_input(gaia_here("toy-data", out, "--classes", "circle,,square"), "--classes", "empty name", known)
+    assert_bad_input(gaia_here("toy-data", out, "--classes", "circle,square,circle"), "'circle' twice")
+    assert_bad_input(gaia_here("toy-data", out, "--classes", "circle", "--categories", 2), "--categories",
+                     "--classes", "not both")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(BadInput, match="unknown classes 'star', 'blob'"):
+        make_toy_dataset(out, images=1, size=64, seed=0, classes=["star", "circle", "blob"])
+
+
+def test_toy_data_help_lists_every_shape():
+    import typer
+
+    from gaia_cli.cli.app import app
+    from gaia_cli.data.toy import SHAPES
+
+    command = typer.main.get_command(app).commands["toy-data"]
+    help_text = next(p.help for p in command.params if p.name == "classes")
+    assert help_text.endswith(", ".join(SHAPES) + ".")

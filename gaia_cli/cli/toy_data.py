@@ -17,6 +17,7 @@ from gaia_cli.cli.options import Quiet, Seed, Verbose
     epilog=(
         "Examples:\n\n"
         "  gaia toy-data toy --images 64 --size 128 --seed 0\n\n"
+        "  gaia toy-data target --images 16 --classes circle,square,triangle,diamond\n\n"
         "  gaia toy-data toy --images 64 | jq -r .train.annotations | xargs gaia inspect"
     ),
 )
@@ -25,7 +26,8 @@ def toy_data(
     images: Annotated[int, typer.Option("--images", help="Training images.")] = 64,
     val_images: Annotated[Optional[int], typer.Option("--val-images", help="Validation images (default: a quarter of --images).")] = None,
     size: Annotated[int, typer.Option("--size", help="Longer image side in pixels.")] = 128,
-    categories: Annotated[int, typer.Option("--categories", help="Number of shape categories (1-8).")] = 6,
+    categories: Annotated[Optional[int], typer.Option("--categories", help="Number of shape categories (1-8), the first N shapes (default 6).")] = None,
+    classes: Annotated[Optional[str], typer.Option("--classes", help="The shapes by name, comma-separated, in category id order (instead of --categories): circle, square, triangle, ring, pole, plank, cross, diamond.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     seed: Seed = 0,
     verbose: Verbose = 0,
@@ -38,6 +40,6 @@ def toy_data(
     """
     from gaia_cli.data.toy import make_toy_dataset
 
-    summary = make_toy_dataset(out, images, size, seed, val_images, categories, force)
+    summary = make_toy_dataset(out, images, size, seed, val_images, categories, force, classes)
     console.info(f"wrote {summary['train']['images']} train and {summary['val']['images']} val images to {out}")
     console.emit_json(summary)

@@ -2,7 +2,8 @@
 
 Each category is a shape with its own geometry and a characteristic hue (jittered), drawn on a textured
 background: `circle`, `square`, `triangle`, `ring`, `pole` (tall: aspect < 0.5), `plank` (wide: aspect > 2),
-`cross`, `diamond`. Objects vary in size (small, medium and large in COCO's sense at the default size),
+`cross`, `diamond`. A dataset draws the first N of them (`--categories`), or those named (`--classes`), in
+the order named: two datasets can share some categories and not others. Objects vary in size (small, medium and large in COCO's sense at the default size),
 count and overlap (COCO small, medium and large boxes all occur from `--size 320` up). About one image in eight is crowded: a dense cluster of small objects, sometimes with a
 COCO crowd region (`iscrowd: 1`) over a patch whose objects are not annotated one by one. Images are
 landscape, portrait or square, so aspect-ratio grouping has something to group.
@@ -168,15 +169,41 @@ def _split(rng, out: Path, split: str, count: int, size: int, names: list[str], 
             "categories": categories}
 
 
+def class_names(categories: int | None = None, classes: list[str] | str | None = None) -> list[str]:
+    """The shapes a dataset draws, in category id order: the first `categories` (default 6) of SHAPES, or
+    `classes` by name (a list, or a comma-separated string) in the order given."""
+    if classes is None:
+        categories = 6 if categories is None else categories
+        if not 1 <= categories <= MAX_CATEGORIES:
+            raise BadInput(f"--categories must be between 1 and {MAX_CATEGORIES}")
+        return list(SHAPES)[:categories]
+    if categories is not None:
+        raise BadInput("give --categories (the first N shapes) or --classes (shapes by name), not both")
+    names = [n.strip().lower() for n in (classes.split(",") if isinstance(classes, str) else classes)]
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown:
+        named = [repr(n) for n in unknown if n]
+        what = f"unknown class{'es' if len(named) > 1 else ''} {', '.join(named)}" if named else "an empty name"
+        raise BadInput(f"--classes: {what}; the known shapes are {', '.join(SHAPES)}")
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice:
+        raise BadInput(f"--classes names {twice!r} twice")
+    return names
+
+
 def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: int | None = None,
-                     categories: int = 6, force: bool = False) -> dict[str, Any]:
-    """Write the toy dataset to `out` (a folder); return a summary. Same arguments, same bytes."""
+                     categories: int | None = None, force: bool = False,
+                     classes: list[str] | str | None = None) -> dict[str, Any]:
+    """Write the toy dataset to `out` (a folder); return a summary. Same arguments, same bytes.
+
+    The shapes are the first `categories` of SHAPES (6 when neither is given), or `classes` by name, in
+    the order given (category ids 1..N follow it); giving both is refused.
+    """
+    names = class_names(categories, classes)
     if images < 1:
         raise BadInput("--images must be at least 1")
     if not 32 <= size <= 4096:
         raise BadInput("--size must be between 32 and 4096 pixels")
-    if not 1 <= categories <= MAX_CATEGORIES:
-        raise BadInput(f"--categories must be between 1 and {MAX_CATEGORIES}")
     val_images = max(1, -(-images // 4)) if val_images is None else val_images
     if val_images < 1:
         raise BadInput("--val-images must be at least 1")
@@ -185,8 +212,7 @@ def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: i
         raise BadInput("already exists and is not an empty folder (use --force to replace it)", out)
     if not out.parent.resolve().is_dir():
         raise BadInput(f"output folder {str(out.parent)!r} does not exist", out)
-    names = list(SHAPES)[:categories]
-    info = {"description": "gaia toy shapes", "seed": seed, "size": size, "categories": categories}
+    info = {"description": "gaia toy shapes", "seed": seed, "size": size, "categories": len(names)}
     rng = np.random.default_rng(seed)
     tmp = temp_beside(out.parent.resolve() / out.name, folder=True)  # also removes ones killed runs left
     try:

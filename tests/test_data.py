@@ -266,6 +266,12 @@ def test_grouped_batches_share_an_aspect_group():
         assert len({groups[i] for i in batch}) == 1
         assert len(batch) <= 3
     assert all(len(b) == 3 for b in GroupedBatchSampler(order, groups, 3, drop_last=True))
+    filled = list(GroupedBatchSampler(order, groups, 3, fill=True))
+    assert len(filled) == len(batches) and all(len(b) == 3 for b in filled)
+    assert all(len({groups[i] for i in b}) == 1 for b in filled)
+    assert sorted(set(i for b in filled for i in b)) == list(range(len(ratios)))
+    # a group smaller than a batch repeats its images
+    assert list(GroupedBatchSampler([0, 1], [0, 1], 3, fill=True)) == [[0, 0, 0], [1, 1, 1]]
     assert aspect_ratio_groups([0.4, 1.0, 3.0], bins=(0.5, 1.5)) == [0, 1, 2]
 
 

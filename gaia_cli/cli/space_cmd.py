@@ -22,7 +22,7 @@ space_app = typer.Typer(help="Search spaces and architectures: show a preset, co
     ),
 )
 def show(
-    space: Annotated[str, typer.Argument(help="A preset (ar50, ar77, ar101, ar50to101, tiny) or a gaia/space file.")],
+    space: Annotated[str, typer.Argument(help="A preset (ar50, ar77, ar101, ar50to101, small, tiny) or a gaia/space file.")],
     output: Output = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,

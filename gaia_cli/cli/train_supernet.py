@@ -26,7 +26,7 @@ from gaia_cli.cli.options import (
 def train_supernet(
     data: Annotated[list[str], typer.Option("--data", help="A COCO training set; repeat for several (then give --labels).")],
     output: OutputH5,
-    space: Annotated[str, typer.Option("--space", help="Search space: a preset (ar50, ar77, ar101, ar50to101, tiny) or a gaia/space file.")] = "ar50to101",
+    space: Annotated[str, typer.Option("--space", help="Search space: a preset (ar50, ar77, ar101, ar50to101, small, tiny) or a gaia/space file.")] = "ar50to101",
     labels: Annotated[Optional[str], typer.Option("--labels", help="A gaia/labels space that maps every dataset's categories (from unify-labels).")] = None,
     images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (one --data only; default: found beside it).", file_okay=False)] = None,
     abps: Annotated[bool, typer.Option("--abps", help="GAIA's anchor-based progressive shrinking: ar101:24:16,21;ar77:13:8,11;ar50:13:8,11.")] = False,

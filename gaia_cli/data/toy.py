@@ -4,7 +4,9 @@ Each category is a shape with its own geometry and a characteristic hue (jittere
 background: `circle`, `square`, `triangle`, `ring`, `pole` (tall: aspect < 0.5), `plank` (wide: aspect > 2),
 `cross`, `diamond`. A dataset draws the first N of them (`--categories`), or those named (`--classes`), in
 the order named: two datasets can share some categories and not others. Objects vary in size (small, medium and large in COCO's sense at the default size),
-count and overlap (COCO small, medium and large boxes all occur from `--size 320` up). About one image in eight is crowded: a dense cluster of small objects, sometimes with a
+count and overlap (COCO small, medium and large boxes all occur from `--size 320` up); no annotated shape
+has more than 30% of its box covered by another, so what is annotated is visible (a later shape is drawn
+over an earlier one). About one image in eight is crowded: a dense cluster of small objects, sometimes with a
 COCO crowd region (`iscrowd: 1`) over a patch whose objects are not annotated one by one. Images are
 landscape, portrait or square, so aspect-ratio grouping has something to group.
 
@@ -81,12 +83,16 @@ def _draw(draw, name: str, box: tuple[float, float, float, float], color, rng: n
         raise ValueError(name)
 
 
-def _iou(a, b) -> float:
+def _overlap(a, b) -> float:
+    """The share of the smaller box that the two boxes have in common.
+
+    A later shape is drawn over an earlier one, so this bounds how much of either can be hidden. IoU does
+    not: a small box inside a large one has a small IoU and can vanish under it while still annotated.
+    """
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller if smaller > 0 else 0.0
 
 
 def _place(rng, w, h, aspect_range, side_range, region=None):
@@ -121,7 +127,7 @@ def render_image(rng: np.random.Generator, size: int, names: list[str]) -> tuple
         region = (cx1, cy1, cx1 + cw, cy1 + ch)
         for _ in range(int(rng.integers(10, 21))):
             box = _place(rng, w, h, SHAPES[name][1], (0.06 * short, 0.12 * short), region)
-            if all(_iou(box, o["box"]) < 0.5 for o in objects):
+            if all(_overlap(box, o["box"]) < 0.3 for o in objects):
                 _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
                 objects.append({"name": name, "box": box, "iscrowd": 0})
         if rng.random() < 0.5:
@@ -141,7 +147,7 @@ def render_image(rng: np.random.Generator, size: int, names: list[str]) -> tuple
         for _ in range(int(rng.integers(1, 7))):
             name = names[rng.integers(len(names))]
             box = _place(rng, w, h, SHAPES[name][1], (0.08 * short, 0.55 * short))
-            if all(_iou(box, o["box"]) < 0.3 for o in objects):  # limited occlusion keeps labels honest
+            if all(_overlap(box, o["box"]) < 0.3 for o in objects):  # no annotated shape is mostly hidden
                 _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
                 objects.append({"name": name, "box": box, "iscrowd": 0})
     return img, objects

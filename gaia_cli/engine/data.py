@@ -1,6 +1,7 @@
 """Training batches that are a pure function of (seed, epoch): the same on resume, on any worker count.
 
-Each epoch visits the images in a permutation drawn from (seed, epoch), batched by aspect-ratio group.
+Each epoch visits the images in a permutation drawn from (seed, epoch), batched by aspect-ratio group, every
+batch full (a group's last batch is filled up with its first images of the epoch).
 Under data parallelism rank r takes every world-th batch, cut so all ranks take the same number of steps.
 A random transform (the horizontal flip) of image i in epoch e draws from a generator seeded by
 (seed, e, i), not from the process's random state, so skipping batches on resume changes nothing.
@@ -45,7 +46,7 @@ def epoch_batches(group_ids: Sequence[int], batch_size: int, seed: int, epoch: i
                   world: int = 1) -> list[list[tuple[int, int]]]:
     """This rank's batches of epoch `epoch`, as lists of (index, epoch) keys."""
     order = np.random.default_rng([seed, epoch]).permutation(len(group_ids)).tolist()
-    batches = list(GroupedBatchSampler(order, group_ids, batch_size))
+    batches = list(GroupedBatchSampler(order, group_ids, batch_size, fill=True))
     per_rank = len(batches) // world
     if per_rank == 0:
         raise BadInput(f"{len(group_ids)} images make {len(batches)} batches of {batch_size}: too few for "

@@ -180,6 +180,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     if val is not None:
         label_map(classes, val)
     if meta["role"] == "supernet" and r.recalibrate:
+        static.to(device)  # recalibrate where the model will train, not on the CPU it was loaded on
         used = recalibrate(static, recalibration_batches(train, r.batch_size, r.seed), r.recalibrate)
         console.info(f"recalibrated the path's BN statistics on {used} training images")
     counts = {h: sum(1 for s in surgery if s["how"] == h) for h in ("kept", "borrowed", "new")}

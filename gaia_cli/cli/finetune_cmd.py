@@ -36,7 +36,7 @@ def finetune(
     lr_decay: Annotated[float, typer.Option("--lr-decay", help="Factor at each step (custom).")] = 0.2,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
     batch_size: BatchSize = 2,
-    warmup_iters: Annotated[int, typer.Option("--warmup-iters")] = 100,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps (at most a tenth of the run).")] = 100,
     freeze: Annotated[str, typer.Option("--freeze", help="none, backbone (Proper Reuse) or backbone+fpn (linear-probe style).")] = "none",
     two_stage: Annotated[int, typer.Option("--two-stage", help="Train the head alone for this many epochs first, then everything.")] = 0,
     extra_data: Annotated[Optional[str], typer.Option("--extra-data", help="Add the upstream images of a gaia/selection (from select-data), mapped into the target's categories.")] = None,

@@ -37,7 +37,7 @@ def pretrain(
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs; an epoch is a montage per 4 samples.")] = 100,
     batch_size: BatchSize = 64,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Peak learning rate per montage of a step (the paper: 0.8 for 512).")] = 0.8 / 512,
-    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Steps of linear warm-up from a quarter of the rate.")] = 1250,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Steps of linear warm-up from a quarter of the rate (at most a tenth of the run).")] = 1250,
     weight_decay: WeightDecay = 1e-4,
     clip_grad: ClipGrad = 0.0,
     rules: Rules = "gaia",

@@ -37,7 +37,7 @@ def train_supernet(
     paths_per_step: PathsPerStep = 1,
     batch_size: BatchSize = 2,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.00125).")] = 0.00125,
-    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase.")] = 1000,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase (at most a tenth of its steps).")] = 1000,
     weight_decay: WeightDecay = 1e-4,
     clip_grad: ClipGrad = 10.0,
     head_loss_weight: Annotated[float, typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (GAIA: 5).")] = 1.0,
@@ -57,8 +57,9 @@ def train_supernet(
     """Train a supernet on COCO-format data and write supernet.h5 (gaia/weights, role supernet).
 
     Each step trains one path (or several with --paths-per-step) drawn by GAIA's sampling rules, on a batch
-    grouped by aspect ratio. SGD with momentum 0.9; the rate is --lr-per-image times the images of a step,
-    warmed up, then divided by 10 at the steps. Checkpoints are written every --checkpoint-every steps and
+    grouped by aspect ratio (every batch full). SGD with momentum 0.9; the rate is --lr-per-image times the
+    images of a step, warmed up over at most a tenth of the run, then divided by 10 at the steps; the
+    effective schedule is logged when training starts. Checkpoints are written every --checkpoint-every steps and
     when the run is interrupted (Ctrl-C, SIGTERM); --resume continues exactly. Runs under torchrun on several
     processes (NCCL on GPUs, gloo on CPUs) with synchronised batch norm.
     """

@@ -158,6 +158,9 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     if r.amp and device.type != "cuda":
         raise BadInput("--amp needs a CUDA device")
     phases = phases_for(r)
+    from gaia_cli.engine.train import seed_all
+
+    seed_all(r.seed)  # before the surgery draws the new classes' rows: the same --seed, the same model
     model, meta = load_detector(r.weights)
     static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
     train = load_coco(r.data, r.images)

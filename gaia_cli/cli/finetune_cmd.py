@@ -10,7 +10,7 @@ import typer
 from gaia_cli import console
 from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Resume, Seed, StopAfter, Verbose, Workers)
+    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Restart, Resume, Seed, StopAfter, Verbose, Workers)
 
 
 @command(
@@ -50,6 +50,7 @@ def finetune(
     checkpoint_every: CheckpointEvery = 500,
     stop_after: StopAfter = None,
     resume: Resume = False,
+    restart: Restart = False,
     device: Device = "auto",
     seed: Seed = 0,
     verbose: Verbose = 0,
@@ -67,7 +68,7 @@ def finetune(
                                  lr_per_image=lr_per_image, batch_size=batch_size, warmup_iters=warmup_iters,
                                  freeze=freeze, two_stage=two_stage, extra_data=extra_data, percent=percent, shots=shots, split_out=split_out,
                                  metric=metric, recalibrate=recalibrate, amp=amp, workers=workers,
-                                 checkpoint_every=checkpoint_every, stop_after=stop_after, resume=resume,
+                                 checkpoint_every=checkpoint_every, stop_after=stop_after, resume=resume, restart=restart,
                                  device=device, seed=seed))
     if result:
         console.emit_line(result)

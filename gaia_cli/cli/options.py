@@ -56,6 +56,8 @@ CheckpointEvery = Annotated[int, typer.Option("--checkpoint-every", help="Steps 
 StopAfter = Annotated[
     Optional[int], typer.Option("--stop-after", help="Stop after this many steps with a checkpoint (split a run into jobs).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.ckpt.h5, exactly where it stopped.")]
+Restart = Annotated[bool, typer.Option(
+    "--restart", help="Discard an interrupted run's OUTPUT.ckpt.h5 and start over (a new run refuses to replace one).")]
 LogEvery = Annotated[int, typer.Option("--log-every", help="Steps between log lines.")]
 WeightDecay = Annotated[float, typer.Option("--weight-decay", help="SGD weight decay (not on BN and biases).")]
 ClipGrad = Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")]

@@ -9,7 +9,7 @@ import typer
 
 from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Resume, Rules, Seed,
+    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
     StopAfter, Verbose, WeightDecay, Workers)
 
 
@@ -49,6 +49,7 @@ def train_supernet(
     log_every: LogEvery = 20,
     stop_after: StopAfter = None,
     resume: Resume = False,
+    restart: Restart = False,
     device: Device = "auto",
     seed: Seed = 0,
     verbose: Verbose = 0,
@@ -71,4 +72,4 @@ def train_supernet(
                      weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight,
                      iou_balanced=iou_balanced, init=init,
                      amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
-                     stop_after=stop_after, resume=resume, device=device, seed=seed))
+                     stop_after=stop_after, resume=resume, restart=restart, device=device, seed=seed))

@@ -58,6 +58,7 @@ class FinetuneRequest:
     checkpoint_every: int = 500
     stop_after: int | None = None
     resume: bool = False
+    restart: bool = False  # discard an interrupted run's checkpoint
     device: str = "auto"
     seed: int = 0
 
@@ -154,6 +155,9 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
 
     check_workers(r.workers)
     check_output_path(r.output)
+    from gaia_cli.engine.train import start_checkpoints
+
+    start_checkpoints(checkpoints(r.output), resume=r.resume, restart=r.restart)
     device = devices.resolve(r.device)
     if r.amp and device.type != "cuda":
         raise BadInput("--amp needs a CUDA device")
@@ -198,6 +202,14 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         ddp.teardown()
 
 
+def checkpoints(output: Path) -> list[Path]:
+    """The run's checkpoints: OUTPUT.ckpt.h5, and OUTPUT.head.ckpt.h5 of --two-stage's first stage."""
+    from gaia_cli.engine.supernet import checkpoint_path
+
+    ckpt = checkpoint_path(output)
+    return [ckpt, ckpt.with_name(ckpt.name.replace(".ckpt.h5", ".head.ckpt.h5"))]
+
+
 def use_sync_bn(model: nn.Module) -> None:
     """Batch norm synchronised over ranks (torch's SyncBatchNorm refuses CPUs; gaia's elastic BN does both)."""
     from gaia_cli.nn.elastic import ElasticBatchNorm2d
@@ -213,7 +225,6 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     from gaia_cli.data.sampler import aspect_ratio_groups
     from gaia_cli.engine import distributed as ddp
     from gaia_cli.engine.evaluate import coco_metrics, label_map, log_average_miss_rate, predict
-    from gaia_cli.engine.supernet import checkpoint_path
     from gaia_cli.engine.train import TrainOptions, Trainer
     from gaia_cli.nn.io import save_detector
     from gaia_cli.space.arch import SearchSpace
@@ -264,9 +275,7 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
                                log_every=20, seed=r.seed, stop_after=r.stop_after)
         run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
                    "freeze": frozen, "classes": classes, "schedule": r.schedule}
-        ckpt = checkpoint_path(r.output)
-        if stage == "head":
-            ckpt = ckpt.with_name(ckpt.name.replace(".ckpt.h5", ".head.ckpt.h5"))
+        ckpt = checkpoints(r.output)[1 if stage == "head" else 0]
         trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key)
         if r.resume and ckpt.is_file():
             trainer.resume()

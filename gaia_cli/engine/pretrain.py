@@ -58,6 +58,7 @@ class PretrainRequest:
     log_every: int = 20
     stop_after: int | None = None
     resume: bool = False
+    restart: bool = False  # discard an interrupted run's checkpoint
     device: str = "auto"
     seed: int = 0
 
@@ -137,7 +138,8 @@ def run(r: PretrainRequest) -> None:
     from gaia_cli.engine import distributed as ddp
     from gaia_cli.engine.schedule import Phase
     from gaia_cli.engine.supernet import checkpoint_path
-    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
+    from gaia_cli.engine.train import (
+        TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
     from gaia_cli.montage.assemble import MontageDataset, Template
     from gaia_cli.montage.loss import MontageNet
     from gaia_cli.montage.samples import MontageSamples
@@ -146,6 +148,7 @@ def run(r: PretrainRequest) -> None:
 
     check_options(r)
     check_output_path(r.output)
+    start_checkpoints([checkpoint_path(r.output)], resume=r.resume, restart=r.restart)
     device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     template = Template(r.size, r.split)

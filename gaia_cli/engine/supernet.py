@@ -38,6 +38,7 @@ class TrainRequest:
     log_every: int = 20
     stop_after: int | None = None
     resume: bool = False
+    restart: bool = False  # discard an interrupted run's checkpoint
     device: str = "auto"
     seed: int = 0
 
@@ -114,7 +115,8 @@ def check_options(r: TrainRequest) -> None:
 
 def run(r: TrainRequest) -> None:
     from gaia_cli.engine import distributed as ddp
-    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
+    from gaia_cli.engine.train import (
+        TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
     from gaia_cli.nn.detector import Supernet
     from gaia_cli.nn.io import init_backbone, save_detector
     from gaia_cli.space.arch import read_space
@@ -122,6 +124,7 @@ def run(r: TrainRequest) -> None:
 
     check_options(r)
     check_output_path(r.output)
+    start_checkpoints([checkpoint_path(r.output)], resume=r.resume, restart=r.restart)
     device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     space = read_space(r.space)

@@ -3,10 +3,16 @@
 Commands never call `print`. They hand data to `emit_*` (stdout, or `-o FILE`) and messages to `info`,
 `warn`, `error`; progress bars come from `progress()` and draw on stderr only. Verbosity is process-wide
 state set by the shared `-q/-v` options. rich honours `NO_COLOR` by itself.
+
+A stdout that cannot take the data (closed, on a full disk) is a failure of the run: one line naming
+`<stdout>` and the system's reason, exit 1. A reader that went away (`| head`) is not: the run ends quietly.
+JSON goes out with `\\u` escapes when stdout's encoding cannot hold all of Unicode (`PYTHONIOENCODING=ascii`):
+the same data, still valid JSON. A stderr that cannot be written is ignored: there is nowhere left to say so.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
@@ -54,30 +60,64 @@ def err():
 # ----------------------------------------------------------------------------------------------- stdout
 
 
-def write_stdout(text: str) -> None:
-    """Write data to stdout; a closed pipe raises StdoutClosed instead of a traceback."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+STDOUT = "<stdout>"  # how messages name stdout
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so that the interpreter's final flush of what is left cannot fail again."""
+    with contextlib.suppress(Exception):
+        fd = sys.stdout.fileno()
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def write_stdout(text: str) -> None:
+    """Write data to stdout: a closed pipe raises StdoutClosed, any other failure a one-line RunFailure."""
+    from gaia_cli.errors import RunFailure, io_failure
+
+    out = sys.stdout
+    if out is None:  # fd 1 was closed when gaia started (`gaia ... >&-`)
+        raise RunFailure("cannot write it: stdout is closed", STDOUT)
+    try:
+        out.write(text)
+        out.flush()
+    except BrokenPipeError:
+        _silence_stdout()
         raise StdoutClosed() from None
+    except UnicodeEncodeError as exc:  # nothing of this text was written: it is encoded before writing
+        bad = exc.object[exc.start:exc.end]
+        raise RunFailure(f"cannot write it: its encoding ({exc.encoding}) has no {bad!r} "
+                         "(set PYTHONIOENCODING=utf-8)", STDOUT) from None
+    except OSError as exc:  # a full disk behind `> file`, /dev/full, an I/O error
+        _silence_stdout()
+        raise io_failure(exc, STDOUT) from exc
 
 
-def dumps(obj: Any, pretty: bool = True) -> str:
-    return json.dumps(obj, indent=1 if pretty else None, ensure_ascii=False, sort_keys=False)
+def _stdout_is_unicode() -> bool:
+    """Whether stdout's encoding holds every character (else JSON is written with \\u escapes)."""
+    encoding = getattr(sys.stdout, "encoding", None)
+    if not encoding:
+        return True
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name.startswith("utf") or name == "gb18030"
+
+
+def dumps(obj: Any, pretty: bool = True, ascii_only: bool = False) -> str:
+    return json.dumps(obj, indent=1 if pretty else None, ensure_ascii=ascii_only, sort_keys=False)
 
 
 def emit_json(obj: Any, output: str | os.PathLike | None = None, pretty: bool = True) -> None:
     """Write a JSON document to `output` (atomically) or, when it is None or '-', to stdout."""
-    text = dumps(obj, pretty) + "\n"
     if output is None or os.fspath(output) == "-":
-        write_stdout(text)
+        write_stdout(dumps(obj, pretty, ascii_only=not _stdout_is_unicode()) + "\n")
         return
     from gaia_cli.artifacts import atomic_write
 
+    text = dumps(obj, pretty) + "\n"
     with atomic_write(output, "w") as fh:
         fh.write(text)
     info(f"wrote {output}")
@@ -85,7 +125,7 @@ def emit_json(obj: Any, output: str | os.PathLike | None = None, pretty: bool = 
 
 def emit_line(obj: Any) -> None:
     """One compact JSON line on stdout (manifests, JSON-lines streams)."""
-    write_stdout(dumps(obj, pretty=False) + "\n")
+    write_stdout(dumps(obj, pretty=False, ascii_only=not _stdout_is_unicode()) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------- stderr
@@ -97,28 +137,34 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+def _print(*args: Any, **kwargs: Any) -> None:
+    """Print on stderr; a stderr that is closed or full is ignored (there is nowhere left to report it)."""
+    with contextlib.suppress(OSError, ValueError):
+        err().print(*args, **kwargs)
+
+
 def info(message: str) -> None:
     if not _state["quiet"]:
-        err().print(_escape(message), style="dim")
+        _print(_escape(message), style="dim")
 
 
 def debug(message: str) -> None:
     if _state["verbose"] >= 1 and not _state["quiet"]:
-        err().print(_escape(message), style="dim")
+        _print(_escape(message), style="dim")
 
 
 def warn(message: str) -> None:
-    err().print("[yellow]gaia: warning:[/] " + _escape(message))
+    _print("[yellow]gaia: warning:[/] " + _escape(message))
 
 
 def error(message: str) -> None:
     """Errors are shown even with -q: one line."""
-    err().print("[bold red]gaia: error:[/] " + _escape(message))
+    _print("[bold red]gaia: error:[/] " + _escape(message))
 
 
 def show(renderable: Any) -> None:
     """A rich renderable (a table) on stderr."""
-    err().print(renderable)
+    _print(renderable)
 
 
 @contextlib.contextmanager

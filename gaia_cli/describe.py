@@ -18,6 +18,10 @@ SMALL, MEDIUM = 32**2, 96**2
 def describe(spec: str | os.PathLike, image_root: str | None = None, check_images: bool = False,
              strict: bool = False) -> dict[str, Any]:
     """A JSON-ready summary of an artifact or a COCO dataset."""
+    if os.fspath(spec) != "-" and Path(spec).is_file():  # an HDF5 file is opened, never read whole
+        with open(spec, "rb") as fh:
+            if fh.read(8) == HDF5_SIGNATURE:
+                return describe_h5(Path(spec))
     src = read_input(spec)
     if src.data[:8] == HDF5_SIGNATURE:
         if src.path is None:

@@ -34,3 +34,9 @@ class RunFailure(GaiaError):
     """A failure while running: exit code 1."""
 
     exit_code = 1
+
+
+def io_failure(exc: OSError, path: str | os.PathLike | None, action: str = "write") -> RunFailure:
+    """An OSError as one line: the file, what gaia was doing with it, and the system's reason (exit 1)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return RunFailure(f"cannot {action} it: {reason}", path)

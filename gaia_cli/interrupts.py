@@ -3,6 +3,9 @@
 Raising from a signal handler can land anywhere, even in a weakref callback or `__del__`, where Python
 prints the exception and carries on. Long loops (training, extraction) instead install `StopRequested`,
 whose handler only sets a flag, and check it at a safe point; a second signal raises at once.
+
+Either way the signal is recorded in `received`, so that `main()` exits 128 + its number: 130 for SIGINT,
+143 for SIGTERM, as shells do.
 """
 
 from __future__ import annotations
@@ -11,6 +14,29 @@ import signal
 from typing import Any
 
 from gaia_cli import console
+
+received: int | None = None  # the last SIGINT/SIGTERM this process got (None: none yet)
+
+
+def reset() -> None:
+    global received
+    received = None
+
+
+def record(signum: int) -> None:
+    global received
+    received = signum
+
+
+def exit_code() -> int:
+    """128 + the signal that interrupted the run (SIGINT when none was recorded: Ctrl-C's KeyboardInterrupt)."""
+    return 128 + int(received if received is not None else signal.SIGINT)
+
+
+def raise_interrupt(signum, frame) -> None:  # noqa: ARG001
+    """A handler for the time outside `StopRequested`: record the signal and stop at once."""
+    record(signum)
+    raise KeyboardInterrupt()
 
 
 class StopRequested:
@@ -27,6 +53,7 @@ class StopRequested:
         return self
 
     def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        record(signum)
         if self.requested:  # a second signal: stop now
             raise KeyboardInterrupt()
         self.requested = True

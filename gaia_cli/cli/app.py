@@ -1,18 +1,21 @@
 """The `gaia` command: one typer app, the subcommands its modules declare registered here, and `main()`.
 
-`main()` maps outcomes to exit codes: 0 success, 1 a failure while running, 2 bad usage or bad input, 130
-interrupted (SIGINT or SIGTERM). Expected errors print one line on stderr; tracebacks only with -v.
+`main()` maps outcomes to exit codes: 0 success, 1 a failure while running (an I/O failure too: a full disk,
+a stdout that cannot be written), 2 bad usage or bad input, 128 + the signal when interrupted (130 for
+SIGINT, 143 for SIGTERM). Every error is one line on stderr, usage errors too; tracebacks only with -v.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import traceback
 
 import typer
 
-from gaia_cli import __version__, console
+from gaia_cli import __version__, console, interrupts
 from gaia_cli.errors import GaiaError
 
 app = typer.Typer(
@@ -78,29 +81,88 @@ def _examples_epilog() -> str:
 app.info.epilog = _examples_epilog()
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001
-    raise KeyboardInterrupt()
+def _guard_std_fds() -> None:
+    """Open /dev/null on a standard fd that was closed when gaia started (`gaia ... >&-`).
+
+    Otherwise the next file opened (an output's temp) would take that number, and anything written to
+    "stdout" or "stderr" would land in it. sys.stdout stays None, so data written to it still fails.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                opened = os.open(os.devnull, os.O_RDWR)
+                if opened != fd:
+                    os.dup2(opened, fd)
+                    os.close(opened)
+
+
+def _usage_line(exc) -> str:
+    """A click/typer usage error as one line: what is wrong, and where the help is."""
+    ctx = getattr(exc, "ctx", None)
+    text = " ".join(exc.format_message().split()).removesuffix(".")
+    if ctx is None:
+        return text
+    where = ctx.command_path.removeprefix("gaia").strip()
+    return f"{where + ': ' if where else ''}{text}; see '{ctx.command_path} -h'"
+
+
+def _is_a(exc: BaseException, name: str) -> bool:
+    """Whether `exc` is a click exception called `name` (typer vendors click in some versions, not in others)."""
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _fail(message: str, code: int) -> None:
+    if console.verbose():
+        traceback.print_exc(file=sys.stderr)
+    console.error(message)
+    sys.exit(code)
+
+
+def _interrupted() -> None:
+    console.error("interrupted" + (" (SIGTERM)" if interrupts.received == signal.SIGTERM else ""))
+    sys.exit(interrupts.exit_code())
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `gaia` console script."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupts.reset()
+    handlers = {sig: signal.signal(sig, interrupts.raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _guard_std_fds()
     command = typer.main.get_command(app)
     try:
-        # typer handles usage errors (exit 2), --help and Ctrl-C (exit 130) itself in standalone mode.
-        command.main(args=argv, prog_name="gaia", standalone_mode=True)
+        # standalone_mode=False: usage errors come here (one line below, not click's box); --help, --version
+        # and typer.Exit return their code; typer turns Ctrl-C into code 130 (the signal is in `interrupts`).
+        code = command.main(args=argv, prog_name="gaia", standalone_mode=False)
+        if code == 130 and interrupts.received is not None:
+            raise KeyboardInterrupt()
+        sys.exit(code if isinstance(code, int) else 0)
     except console.StdoutClosed:
         sys.exit(0)
     except GaiaError as exc:
-        if console.verbose():
-            traceback.print_exc(file=sys.stderr)
-        console.error(str(exc))
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        console.error("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # an unexpected failure: one line, traceback with -v
-        if console.verbose():
-            traceback.print_exc(file=sys.stderr)
-        console.error(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
-        sys.exit(1)
+        _interrupted()
+    except OSError as exc:  # an I/O failure that no one named a file for: still one line, exit 1
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", 1)
+    except MemoryError:
+        _fail("out of memory", 1)
+    except Exception as exc:
+        if _is_a(exc, "NoArgsIsHelpError"):  # `gaia` or `gaia space` alone: the help is already on stdout
+            sys.exit(2)
+        if _is_a(exc, "UsageError"):  # `-n abc`, an unknown option, `-o DIR`
+            _fail(_usage_line(exc), 2)
+        if _is_a(exc, "ClickException"):
+            _fail(" ".join(exc.format_message().split()), getattr(exc, "exit_code", 1))
+        if _is_a(exc, "Abort"):  # click without typer's own main turns Ctrl-C into Abort
+            if isinstance(exc.__cause__, KeyboardInterrupt) or interrupts.received is not None:
+                _interrupted()
+            _fail("aborted", 1)
+        # an unexpected failure: one line, and the traceback with -v (then the line does not ask for -v)
+        hint = "" if console.verbose() else " (run with -v for the traceback)"
+        _fail(f"internal error: {type(exc).__name__}: {exc}{hint}", 1)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

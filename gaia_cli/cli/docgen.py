@@ -76,7 +76,7 @@ def _page(title: str, summary: str, synopsis: str, body: str, ctx, params, see_a
         for param in params:
             lines.extend(_param_lines(ctx, param))
     lines += [".SH EXIT STATUS",
-              "0 success; 1 a failure while running; 2 bad usage or bad input; 130 interrupted."]
+              "0 success; 1 a failure while running; 2 bad usage or bad input; 130 interrupted (SIGINT), 143 (SIGTERM)."]
     if see_also:
         lines += [".SH SEE ALSO", ", ".join(f"\\fB{name}\\fR(1)" for name in see_also)]
     return "\n".join(lines) + "\n"

@@ -31,9 +31,7 @@ class BenchRequest:
 
 def read_archs(specs: list[str]):
     """Archs from files or stdin: one arch per file, or JSON lines of archs (as `gaia space sample` prints)."""
-    import json
-
-    from gaia_cli.artifacts import check_header, read_input
+    from gaia_cli.artifacts import check_header, loads_json, read_input
     from gaia_cli.space.arch import Arch
 
     archs = []
@@ -43,13 +41,18 @@ def read_archs(specs: list[str]):
             text = src.data.decode("utf-8")
         except UnicodeDecodeError:
             raise BadInput("is not UTF-8 text", src.name) from None
+        if not text.strip():
+            raise BadInput("is empty, expected archs (a JSON arch, or JSON lines of archs)", src.name)
         try:
-            objs = [json.loads(text)]  # one (possibly pretty-printed) document
-        except ValueError:
             try:
-                objs = [json.loads(ln) for ln in text.splitlines() if ln.strip()]  # JSON lines
-            except ValueError as exc:
-                raise BadInput(f"neither a JSON document nor JSON lines ({exc})", src.name) from None
+                objs = [loads_json(text)]  # one (possibly pretty-printed) document
+            except ValueError:
+                try:
+                    objs = [loads_json(ln) for ln in text.splitlines() if ln.strip()]  # JSON lines
+                except ValueError as exc:
+                    raise BadInput(f"neither a JSON document nor JSON lines ({exc})", src.name) from None
+        except RecursionError:
+            raise BadInput("is nested too deeply to be an arch", src.name) from None
         for obj in objs:
             if isinstance(obj, dict) and "kind" in obj:
                 check_header(obj, "gaia/arch", src.name)

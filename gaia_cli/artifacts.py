@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from gaia_cli import __version__
-from gaia_cli.errors import BadInput
+from gaia_cli.errors import BadInput, io_failure
 
 # The kinds this gaia knows, with the newest schema version it writes and reads. A reader refuses a file
 # whose schema_version is newer than the one listed here.
@@ -244,6 +245,28 @@ def temp_beside(out: str | os.PathLike, folder: bool = False) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """`_atomic_path`, with an OSError of the write itself (a full disk, a quota, an I/O error, in the block,
+    fsync or rename) turned into one line naming `path` (RunFailure, exit 1). The temp is gone by then."""
+    try:
+        with _atomic_path(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        if not _is_write_error(exc, path):
+            raise
+        raise io_failure(exc, path) from exc
+
+
+def _is_write_error(exc: OSError, out: str | os.PathLike) -> bool:
+    """Whether `exc` came from writing `out`: it names no file (a write or flush), `out`, or a temp of `out`."""
+    if exc.filename is None:
+        return True
+    name, own = os.path.basename(os.fspath(exc.filename)), Path(out).name
+    return os.path.abspath(exc.filename) == os.path.abspath(out) or \
+        (name.startswith(f".{own}.") and name.endswith(".tmp"))
+
+
+@contextlib.contextmanager
+def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success fsync it and rename it over `path`, else delete it."""
     out = check_output_path(path)
     tmp_path = temp_beside(out)
@@ -526,6 +549,109 @@ def _h5py():
     return h5py
 
 
+class _H5Sink(io.RawIOBase):
+    """The file an HDF5 output is written through (h5py's fileobj driver).
+
+    HDF5 reports a failed write (a full disk) only from destructors, as ignored RuntimeErrors by the hundred,
+    and then crashes in close (a segmentation fault). Here the first OSError is kept and the writes after
+    it are dropped, so HDF5 carries on and closes cleanly; `h5_writer` then raises the error.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.error: OSError | None = None
+        self._fh = open(path, "w+b", buffering=0)
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def readinto(self, buffer) -> int:
+        return self._fh.readinto(buffer)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        size = len(view)
+        end = self._fh.tell() + size
+        if self.error is None:
+            try:
+                while view:
+                    view = view[self._fh.write(view):]
+                return size
+            except OSError as exc:
+                self._fail(exc)
+        self._fh.seek(end)  # dropped: the file is discarded anyway
+        return size
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return self._fh.truncate(size)
+            except OSError as exc:
+                self._fail(exc)
+        return self._fh.tell() if size is None else size
+
+    def flush(self) -> None:
+        pass  # unbuffered; atomic_path fsyncs the finished file
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = OSError(exc.errno, exc.strerror, str(self.path)) if exc.filename is None else exc
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+@contextlib.contextmanager
+def h5_writer(path: str | os.PathLike) -> Iterator[Any]:
+    """An h5py.File created at `path` (an atomic_path temp), closed properly however the block ends.
+
+    A write that failed (ENOSPC) is raised as an OSError naming `path` once HDF5 has closed the file, in
+    place of any error it caused in the block; atomic_path turns it into one line and removes the temp.
+    """
+    h5py = _h5py()
+    sink = _H5Sink(Path(path))
+    try:
+        try:
+            f = h5py.File(sink, "w")
+        except BaseException:
+            if sink.error is not None:
+                raise sink.error from None
+            raise
+        f.gaia_sink = sink  # for check_h5_write
+        try:
+            yield f
+        finally:
+            f.close()
+    except BaseException:
+        sink.close()
+        if sink.error is not None:
+            raise sink.error from None
+        raise
+    sink.close()
+    if sink.error is not None:
+        raise sink.error
+
+
+def check_h5_write(f) -> None:
+    """Raise now if a write into `f` (from `h5_writer`) failed: a long writer stops early, not at the end."""
+    sink = getattr(f, "gaia_sink", None)
+    if sink is not None and sink.error is not None:
+        raise sink.error
+
+
 def manifest(kind: str, path: str | os.PathLike) -> dict[str, str]:
     p = Path(path).resolve()
     return {"kind": kind, "path": str(p), "sha256": sha256_file(p)}
@@ -544,12 +670,11 @@ def write_h5(
     bfloat16 is stored as float32 with the original dtype kept in the dataset's `dtype` attribute.
     `meta` maps names to JSON-serialisable values, each stored as a JSON string dataset under /meta/.
     """
-    h5py = _h5py()
     import numpy as np
 
     meta = dict(meta or {})
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_writer(tmp) as f:
             write_h5_meta(f, kind, meta, inputs)
             group = f.create_group("tensors")
             for name, value in tensors.items():

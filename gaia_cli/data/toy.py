@@ -237,6 +237,10 @@ def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: i
             shutil.rmtree(old)
         else:
             tmp.rename(out)
+    except OSError as exc:  # a full disk: one line naming the folder (exit 1); the temp folder goes below
+        from gaia_cli.errors import io_failure
+
+        raise io_failure(exc, out) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary

@@ -139,6 +139,10 @@ def _cache(key: str, stamp: dict[str, Any], build) -> Any:
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)
+    except OSError as exc:  # a full disk: one line naming the cache folder (exit 1)
+        from gaia_cli.errors import io_failure
+
+        raise io_failure(exc, folder) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _load_cached(folder)

@@ -408,7 +408,8 @@ def load_sources(r: ExtractRequest) -> tuple[list[Any], list[dict[int, int]], li
 
 def run(r: ExtractRequest) -> None:
     from gaia_cli import console
-    from gaia_cli.artifacts import atomic_path, check_output_path, manifest, read_input, write_h5_meta
+    from gaia_cli.artifacts import (atomic_path, check_h5_write, check_output_path, h5_writer, manifest, read_input,
+                                    write_h5_meta)
     from gaia_cli.interrupts import StopRequested
     from gaia_cli.montage import GROUPS
     from gaia_cli.montage.samples import KIND
@@ -435,8 +436,6 @@ def run(r: ExtractRequest) -> None:
                        r.data[0] if len(r.data) == 1 else None)
     console.info(f"extracting {counts['positives']:,} positives and {counts['negatives_wanted']:,} negatives from "
                  f"{len(tasks):,} images with {r.workers or 'no'} worker process(es)")
-    import h5py
-
     inputs = [c.ref for c in datasets]
     if r.labels is not None:
         inputs.append(read_input(r.labels).ref)
@@ -444,7 +443,7 @@ def run(r: ExtractRequest) -> None:
     per_group = [0, 0, 0]
     negatives = 0
     with atomic_path(r.output) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_writer(tmp) as f:
             writer = SampleWriter(f)
             with StopRequested("stopping: the output will not be written") as stop, \
                     console.progress("extracting", total=len(tasks)) as bar:
@@ -455,6 +454,7 @@ def run(r: ExtractRequest) -> None:
                         negatives += sample.label == 0
                     shortfall += short
                     bar.advance(1)
+                    check_h5_write(f)  # a full disk ends the run now, not after all the images
             n = writer.close()
             summary = {"samples": n, "positives": n - negatives, "negatives": negatives,
                        "negatives_without_room": shortfall, "skipped_small": counts["skipped_small"],

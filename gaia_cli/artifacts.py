@@ -125,16 +125,55 @@ def check_header(meta: Mapping[str, Any], expected: str | tuple[str, ...] | None
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
-    """Refuse an output path that cannot be written, before any work is done."""
+    """Refuse an output path that cannot be written, before any work is done.
+
+    A symlink is written through (its target's folder must be writable); a FIFO or a character device
+    (`/dev/null`) is written directly, so its folder need not be writable. A block device or a socket is
+    refused: gaia writes files.
+    """
     out = Path(path)
-    if out.is_dir():
-        raise BadInput("is a directory, expected an output file path", out)
-    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        st = os.stat(out)  # through symlinks
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise BadInput(f"cannot use it as an output: {exc.strerror or exc}", out) from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise BadInput("is a directory, expected an output file path", out)
+        if _streamed(st):
+            if not os.access(out, os.W_OK):
+                raise BadInput("is not writable", out)
+            return out
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput("is a block device or a socket, not a file gaia can write to", out)
+    target = written_path(out)
+    parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise BadInput(f"output folder {str(parent)!r} does not exist", out)
     if not os.access(parent, os.W_OK):
         raise BadInput(f"output folder {str(parent)!r} is not writable", out)
     return out
+
+
+def _streamed(st: os.stat_result) -> bool:
+    """A FIFO or a character device: written directly, never replaced."""
+    return stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)
+
+
+def written_path(out: str | os.PathLike) -> Path:
+    """The file a write of `out` replaces: `out` itself, or through a symlink (also a dangling one) its target."""
+    out = Path(out)
+    return Path(os.path.realpath(out)) if out.is_symlink() else out
+
+
+def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of what `path` names, through symlinks; None when it does not exist (or cannot be seen)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -267,18 +306,61 @@ def _is_write_error(exc: OSError, out: str | os.PathLike) -> bool:
 
 @contextlib.contextmanager
 def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success fsync it and rename it over `path`, else delete it."""
+    """Yield a temp path beside `path`; on success fsync it and rename it over `path`, else delete it.
+
+    Through a symlink the target is replaced and the link kept (as `cp` does). A FIFO or a character device
+    is never replaced: the finished temp file (in the temp folder) is copied into it, then deleted.
+    """
     out = check_output_path(path)
-    tmp_path = temp_beside(out)
+    try:
+        streamed = _streamed(os.stat(out))
+    except OSError:
+        streamed = False
+    if streamed:
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.{_temp_owner(os.getpid())}.", suffix=".tmp")
+        os.close(fd)
+        tmp_path = Path(name)
+        try:
+            yield tmp_path
+            _stream_digests[os.path.abspath(out)] = _copy_into(tmp_path, out)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+        return
+    target = written_path(out)
+    tmp_path = temp_beside(target)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp_path, out)
-        _fsync_dir(out.parent)
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(os.lstat(target).st_mode):  # it changed since the check: never replace it
+                raise BadInput("is no longer a regular file; it was not replaced", out)
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent if str(target.parent) else Path("."))
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+# the sha256 of what was last written into a FIFO or device (it cannot be read back for the manifest)
+_stream_digests: dict[str, str] = {}
+
+
+def _copy_into(src: Path, out: Path) -> str:
+    """Copy `src` into the FIFO or device `out` (opened without O_CREAT or O_TRUNC); return the bytes' sha256."""
+    digest = hashlib.sha256()
+    fd = os.open(out, os.O_WRONLY)
+    try:
+        with open(src, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -287,6 +369,90 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
     with atomic_path(path) as tmp:
         with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as fh:
             yield fh
+
+
+# ------------------------------------------------------------------------------------------ output locks
+
+
+def lock_path(out: str | os.PathLike) -> Path | None:
+    """The lock file of output `out`: `.NAME.lock` beside the file written (through symlinks), or None for
+    a FIFO or a device (written directly; nothing may be created beside it)."""
+    out = Path(out)
+    try:
+        if _streamed(os.stat(out)):
+            return None
+    except OSError:
+        pass
+    target = written_path(out)
+    if target.name in ("", ".", ".."):  # a folder given as '.' or '..'
+        target = Path(os.path.realpath(target))
+    return target.with_name(f".{target.name}.lock") if target.name else None
+
+
+def _lock_holder(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        text = os.pread(fd, 200, 0).decode("ascii", "replace").split()
+        if text and text[0].isdigit():
+            host = text[1] if len(text) > 1 else ""
+            return f"pid {text[0]}" + (f" on {host}" if host and host != _host_tag() else "")
+    return "a process that is starting"
+
+
+@contextlib.contextmanager
+def output_lock(out: str | os.PathLike) -> Iterator[Path | None]:
+    """Hold the exclusive lock of output `out` for the block: one writer per output.
+
+    An advisory `flock` on `.NAME.lock` beside the output, which holds the holder's pid and host. A second
+    writer fails at once (BadInput naming the holder's pid). The kernel releases the lock when its process
+    ends, however it ends, so a lock file left by a killed run never blocks; a clean exit removes it.
+    Under torchrun only rank 0 writes, so only rank 0 locks; outputs in a FIFO or a device are not locked.
+    """
+    lock = lock_path(out)
+    if lock is None or os.name == "nt" or int(os.environ.get("RANK", "0") or 0) > 0:
+        yield None
+        return
+    import fcntl
+
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # another user's lock file: read-only is enough to see whether it is held
+            fd = None
+        except OSError as exc:
+            raise BadInput(f"cannot create its lock file {str(lock)!r}: {exc.strerror or exc}", out) from None
+        try:
+            probe = fd if fd is not None else os.open(lock, os.O_RDONLY)
+        except OSError as exc:
+            raise BadInput(f"cannot create its lock file {str(lock)!r}: {exc.strerror or exc}", out) from None
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _lock_holder(probe)
+            os.close(probe)
+            raise BadInput(f"another gaia run ({holder}) is writing it; wait for it to end or write elsewhere",
+                           out) from None
+        if fd is None:  # a stale lock file we may not write: remove it (its holder is gone) and make ours
+            try:
+                os.unlink(lock)
+            except OSError as exc:
+                raise BadInput(f"cannot replace the stale lock file {str(lock)!r}: {exc.strerror or exc}",
+                               out) from None
+            finally:
+                os.close(probe)
+            continue
+        # a holder that just ended removed the file we opened: lock the one now at that name instead
+        if file_identity(lock) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
+            break
+        os.close(fd)
+    try:
+        with contextlib.suppress(OSError):  # the holder's name is for messages; a full disk fails the write itself
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {_host_tag()}\n".encode(), 0)
+        yield lock
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # while still holding it, so no one locks a removed file
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -654,6 +820,9 @@ def check_h5_write(f) -> None:
 
 def manifest(kind: str, path: str | os.PathLike) -> dict[str, str]:
     p = Path(path).resolve()
+    streamed = _stream_digests.get(os.path.abspath(path))
+    if streamed is not None and not p.is_file():  # a FIFO or device: the bytes written, not read back
+        return {"kind": kind, "path": str(p), "sha256": streamed}
     return {"kind": kind, "path": str(p), "sha256": sha256_file(p)}
 
 

@@ -381,7 +381,7 @@ def test_extract_bad_inputs(shapes, tmp_path, write_json):
     png = tmp_path / "p.png"
     assert_bad_input(gaia_here("extract-montage", "--data", shapes / "train.json", "-o", png, "--preview", "2",
                                "--preview-out", png), "same file")
-    assert_bad_input(gaia_here("extract-montage", "--data", tiny_boxes, "-o", tiny_boxes), "overwrite this input")
+    assert_bad_input(gaia_here("extract-montage", "--data", tiny_boxes, "-o", tiny_boxes), "never replaces an input")
     assert_bad_input(gaia_here("extract-montage", *data, "--ratio", "-1"), "at least 0.1")
     assert_bad_input(gaia_here("extract-montage", *data, "--preview", "4"), "--preview-out")
     assert_bad_input(gaia_here("extract-montage", *data, "--preview", "4", "--preview-out", tmp_path / "p.gif"),
@@ -404,7 +404,7 @@ def test_pretrain_bad_inputs(samples, backbone, tmp_path):
     assert_bad_input(gaia_here("pretrain", flat, "--space", "tiny", "-o", out), "damaged", "labels outside 0..6")
     same = tmp_path / "same.h5"
     shutil.copy(samples, same)
-    assert_bad_input(gaia_here("pretrain", same, "--space", "tiny", "-o", same), "the samples file itself")
+    assert_bad_input(gaia_here("pretrain", same, "--space", "tiny", "-o", same), "is the input")
     for args, fragment in [(["--mode", "dense"], "--mode"), (["--tau", "1.5"], "--tau"), (["--size", "48"], "too small"),
                            (["--space", "tiny", "--arch", "a.json"], "not both"), (["--epochs", "0"], "at least 1"),
                            (["--space", "ar9"], "not a space preset"), (["--amp", "--device", "cpu"], "CUDA")]:

@@ -52,12 +52,15 @@ def _register() -> None:
     from gaia_cli.cli import (
         bench_latency, eval_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd, search_cmd,
         space_cmd, toy_data, train_supernet, unify_labels)
-    from gaia_cli.cli.commands import declared
+    from gaia_cli.cli.commands import declared, guarded
 
+    # `guarded`: each command's declared outputs are checked against its inputs and locked before its body
     for module in (bench_latency, eval_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd,
                    search_cmd, toy_data, train_supernet, unify_labels):
         for spec, func in declared(module):
-            app.command(spec.name, **spec.settings)(func)
+            app.command(spec.name, **spec.settings)(guarded(func))
+    for info in space_cmd.space_app.registered_commands:
+        info.callback = guarded(info.callback)
     app.add_typer(space_cmd.space_app, name="space")
 
 

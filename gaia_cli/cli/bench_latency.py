@@ -13,6 +13,7 @@ from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 
 @command(
     "bench-latency",
+    inputs=("archs", "space", "model", "device", "check"), outputs=("output",),
     epilog=(
         "Examples:\n\n"
         "  gaia space sample ar50 -n 5 | gaia bench-latency - --device cuda --precision fp16\n\n"

@@ -14,6 +14,8 @@ from gaia_cli.cli.options import Device, Output, Quiet, Seed, Verbose
 
 @command(
     "eval",
+    inputs=("weights", "data", "arch", "images", "recalibrate_data"), datasets=("data", "recalibrate_data"),
+    outputs=("output",),
     epilog=(
         "Examples:\n\n"
         "  gaia eval --weights supernet.h5 --arch arch.json --data toy/val.json --recalibrate-data toy/train.json\n\n"

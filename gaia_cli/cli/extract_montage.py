@@ -24,6 +24,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 @command(
     "extract-montage",
+    inputs=("data", "labels", "images"), datasets=("data",), outputs=("output", "preview_out"),
     epilog=(
         "Examples:\n\n"
         "  gaia extract-montage --data train.json -o samples.h5 --preview 16 --preview-out montage.png\n\n"

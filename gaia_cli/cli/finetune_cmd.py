@@ -8,13 +8,27 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli import console
-from gaia_cli.cli.commands import command
+from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Restart, Resume, Seed, StopAfter, Verbose, Workers)
 
 
+def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
+    """What finetune writes besides -o (named as engine/finetune.py names them): the checkpoint, the head
+    stage's checkpoint with --two-stage, and the split with --percent or --shots when --split-out is not given."""
+    found = checkpoint(args)
+    out = Path(args["output"])
+    if args.get("two_stage"):
+        found.append(("the head stage's checkpoint", out.with_name(out.name.removesuffix(".h5") + ".head.ckpt.h5")))
+    if (args.get("percent") is not None or args.get("shots") is not None) and args.get("split_out") is None:
+        found.append(("the split", out.with_name(out.name.removesuffix(".h5") + ".split.json")))
+    return found
+
+
 @command(
     "finetune",
+    inputs=("weights", "data", "arch", "val", "images", "labels", "extra_data"), datasets=("data", "val"),
+    outputs=("output", "split_out"), implied=_implied_outputs,
     epilog=(
         "Examples:\n\n"
         "  gaia finetune --weights supernet.h5 --arch arch.json --data train.json --val val.json -o model.h5\n\n"

@@ -14,6 +14,7 @@ from gaia_cli.cli.options import Device, Output, Quiet, Verbose
 
 @command(
     "predict",
+    inputs=("weights", "inputs", "coco"), outputs=("output",), output_folders=("draw",),
     epilog=(
         "Examples:\n\n"
         "  gaia predict model.h5 photos/ --score 0.5 > detections.json\n\n"

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gaia_cli.cli.commands import command
+from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
     StopAfter, Verbose, WeightDecay, Workers)
@@ -14,6 +14,7 @@ from gaia_cli.cli.options import (
 
 @command(
     "pretrain",
+    inputs=("samples", "space", "arch"), outputs=("output",), implied=checkpoint,
     epilog=(
         "Examples:\n\n"
         "  gaia pretrain samples.h5 --space ar50to101 -o backbone.h5\n\n"

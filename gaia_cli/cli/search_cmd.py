@@ -13,6 +13,8 @@ from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 
 @command(
     "search",
+    inputs=("device", "space", "weights", "data", "recalibrate_data"), datasets=("data", "recalibrate_data"),
+    outputs=("output",),
     epilog=(
         "Examples:\n\n"
         "  gaia search --latency 25 --device v100 > arch.json\n\n"

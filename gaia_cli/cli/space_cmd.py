@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli import console
+from gaia_cli.cli.commands import files
 from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 
 space_app = typer.Typer(help="Search spaces and architectures: show a preset, count FLOPs, sample archs.",
@@ -21,6 +22,7 @@ space_app = typer.Typer(help="Search spaces and architectures: show a preset, co
         "  gaia space show ar50to101 | gaia inspect -"
     ),
 )
+@files(inputs=("space",), outputs=("output",))
 def show(
     space: Annotated[str, typer.Argument(help="A preset (ar50, ar77, ar101, ar50to101, small, tiny) or a gaia/space file.")],
     output: Output = None,

@@ -14,6 +14,7 @@ from gaia_cli.cli.options import Quiet, Seed, Verbose
 
 @command(
     "toy-data",
+    output_folders=("out",),
     epilog=(
         "Examples:\n\n"
         "  gaia toy-data toy --images 64 --size 128 --seed 0\n\n"

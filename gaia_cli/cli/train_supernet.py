@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gaia_cli.cli.commands import command
+from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
     StopAfter, Verbose, WeightDecay, Workers)
@@ -15,6 +15,8 @@ from gaia_cli.cli.options import (
 
 @command(
     "train-supernet",
+    inputs=("data", "labels", "images", "space", "init"), datasets=("data",), outputs=("output",),
+    implied=checkpoint,
     epilog=(
         "Examples:\n\n"
         "  gaia train-supernet --data toy/train.json --space tiny --epochs 4 -o supernet.h5\n\n"

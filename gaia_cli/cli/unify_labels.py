@@ -15,6 +15,7 @@ from gaia_cli.cli.options import Output, Quiet, Verbose
 
 @command(
     "unify-labels",
+    inputs=("sources", "apply", "base", "vectors", "synonyms", "decisions"), outputs=("output", "review"),
     epilog=(
         "Examples:\n\n"
         "  gaia unify-labels coco objects365 my_data.json > labels.json\n\n"

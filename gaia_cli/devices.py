@@ -33,11 +33,3 @@ def _index(spec: str) -> int:
         return int(spec.split(":", 1)[1])
     except ValueError:
         raise BadInput(f"--device {spec!r}: expected cuda:N with N a number") from None
-
-
-def check_workers(workers: int, option: str = "--workers") -> int:
-    """Worker processes: at least 0, and not a fork bomb (at most 4 per CPU core, or 64)."""
-    limit = max(64, 4 * (os.cpu_count() or 1))
-    if not 0 <= workers <= limit:
-        raise BadInput(f"{option} {workers}: expected 0 to {limit} processes ({os.cpu_count()} CPU cores here)")
-    return workers

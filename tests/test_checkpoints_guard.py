@@ -70,7 +70,7 @@ def test_resume_and_restart_together_are_refused(command, tmp_path):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_folder_where_the_checkpoint_goes_is_never_removed(command, tmp_path):
     (tmp_path / "out.ckpt.h5").mkdir()
-    assert_bad_input(gaia_here(*_args(command, tmp_path, "--restart")), "out.ckpt.h5", "not a regular file")
+    assert_bad_input(gaia_here(*_args(command, tmp_path, "--restart")), "out.ckpt.h5")
     assert (tmp_path / "out.ckpt.h5").is_dir()
 
 

@@ -23,10 +23,9 @@ def split(data: CocoDataset, percent: float | None = None, shots: int | None = N
     """(COCO dict of the subset, report)."""
     if (percent is None) == (shots is None):
         raise BadInput("give --percent P or --shots K (one of them)")
-    if percent is not None and not 0 < percent <= 100:
-        raise BadInput("--percent must be in (0, 100]")
-    if shots is not None and shots < 1:
-        raise BadInput("--shots must be at least 1")
+    from gaia_cli.checks import check_options
+
+    check_options({"--percent": percent, "--shots": shots}, "finetune")
     rng = np.random.default_rng(seed)
     keep_images: set[int] = set()
     per_category = {}

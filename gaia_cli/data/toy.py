@@ -179,9 +179,10 @@ def class_names(categories: int | None = None, classes: list[str] | str | None =
     """The shapes a dataset draws, in category id order: the first `categories` (default 6) of SHAPES, or
     `classes` by name (a list, or a comma-separated string) in the order given."""
     if classes is None:
+        from gaia_cli.checks import check_options
+
         categories = 6 if categories is None else categories
-        if not 1 <= categories <= MAX_CATEGORIES:
-            raise BadInput(f"--categories must be between 1 and {MAX_CATEGORIES}")
+        check_options({"--categories": categories}, "toy-data")
         return list(SHAPES)[:categories]
     if categories is not None:
         raise BadInput("give --categories (the first N shapes) or --classes (shapes by name), not both")
@@ -205,14 +206,12 @@ def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: i
     The shapes are the first `categories` of SHAPES (6 when neither is given), or `classes` by name, in
     the order given (category ids 1..N follow it); giving both is refused.
     """
+    from gaia_cli.checks import check_options
+
+    check_options({"--images": images, "--val-images": val_images, "--size": size, "--categories": categories,
+                   "--seed": seed}, "toy-data")
     names = class_names(categories, classes)
-    if images < 1:
-        raise BadInput("--images must be at least 1")
-    if not 32 <= size <= 4096:
-        raise BadInput("--size must be between 32 and 4096 pixels")
     val_images = max(1, -(-images // 4)) if val_images is None else val_images
-    if val_images < 1:
-        raise BadInput("--val-images must be at least 1")
     out = Path(out)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not force:
         raise BadInput("already exists and is not an empty folder (use --force to replace it)", out)

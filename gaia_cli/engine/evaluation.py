@@ -60,10 +60,9 @@ def run(r: EvalRequest) -> dict[str, Any]:
     from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.io import load_detector
 
-    if r.batch_size < 1:
-        raise BadInput("--batch-size must be at least 1")
-    if r.recalibrate is not None and r.recalibrate < 0:
-        raise BadInput("--recalibrate must be 0 or more images")
+    from gaia_cli.checks import check_options
+
+    check_options({"--batch-size": r.batch_size, "--recalibrate": r.recalibrate, "--seed": r.seed}, "eval")
     device = devices.resolve(r.device)
     model, meta = load_detector(r.weights)
     coco = load_coco(r.data, r.images)

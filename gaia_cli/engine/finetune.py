@@ -142,18 +142,15 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         raise BadInput(f"--schedule must be one of {', '.join(SCHEDULES)}")
     if r.metric not in ("ap", "mr"):
         raise BadInput("--metric must be ap or mr")
-    from gaia_cli.engine.checks import check_numbers
+    from gaia_cli.checks import check_options
 
-    check_numbers(at_least_one={"--batch-size": r.batch_size, "--checkpoint-every": r.checkpoint_every,
-                                "--stop-after": r.stop_after},
-                  positive={"--lr-per-image": r.lr_per_image, "--lr-decay": r.lr_decay},
-                  not_negative={"--two-stage": r.two_stage, "--recalibrate": r.recalibrate,
-                                "--warmup-iters": r.warmup_iters})
+    check_options({"--epochs": r.epochs, "--lr-decay": r.lr_decay, "--lr-per-image": r.lr_per_image,
+                   "--batch-size": r.batch_size, "--warmup-iters": r.warmup_iters, "--two-stage": r.two_stage,
+                   "--percent": r.percent, "--shots": r.shots, "--recalibrate": r.recalibrate,
+                   "--checkpoint-every": r.checkpoint_every, "--stop-after": r.stop_after, "--workers": r.workers,
+                   "--seed": r.seed}, "finetune")
     if r.two_stage and r.freeze != "none":
         raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
-    from gaia_cli.devices import check_workers
-
-    check_workers(r.workers)
     check_output_path(r.output)
     from gaia_cli.engine.train import start_checkpoints
 

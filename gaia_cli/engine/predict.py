@@ -54,8 +54,9 @@ def run(r: PredictRequest) -> list[dict[str, Any]]:
     from gaia_cli.labels.names import keys
     from gaia_cli.nn.io import load_detector
 
-    if not 0 <= r.score <= 1:
-        raise BadInput("--score must be in [0, 1]")
+    from gaia_cli.checks import check_options
+
+    check_options({"--score": r.score, "--batch-size": r.batch_size}, "predict")
     device = devices.resolve(r.device)
     model, meta = load_detector(r.weights)
     if meta["role"] != "model":

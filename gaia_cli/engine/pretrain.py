@@ -64,24 +64,19 @@ class PretrainRequest:
 
 
 def check_options(r: PretrainRequest) -> None:
-    from gaia_cli.devices import check_workers
-    from gaia_cli.engine.checks import check_numbers
+    from gaia_cli.checks import check_options
     from gaia_cli.montage.loss import MODES
 
     if r.mode not in MODES:
         raise BadInput(f"--mode {r.mode!r} is not one of {', '.join(MODES)}")
-    if not 0.0 <= r.tau <= 1.0:
-        raise BadInput(f"--tau {r.tau} must be in [0, 1]")
+    check_options({"--size": r.size, "--split": r.split, "--tau": r.tau, "--erf-every": r.erf_every,
+                   "--erf-images": r.erf_images, "--epochs": r.epochs, "--batch-size": r.batch_size,
+                   "--paths-per-step": r.paths_per_step, "--checkpoint-every": r.checkpoint_every,
+                   "--log-every": r.log_every, "--stop-after": r.stop_after, "--lr-per-image": r.lr_per_image,
+                   "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
+                   "--workers": r.workers, "--seed": r.seed}, "pretrain")
     if r.space is not None and r.arch is not None:
         raise BadInput("give --space (pre-train the supernet) or --arch (one path), not both")
-    check_workers(r.workers)
-    check_numbers(at_least_one={"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
-                                "--erf-every": r.erf_every, "--erf-images": r.erf_images,
-                                "--checkpoint-every": r.checkpoint_every, "--log-every": r.log_every,
-                                "--stop-after": r.stop_after},
-                  positive={"--lr-per-image": r.lr_per_image},
-                  not_negative={"--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad,
-                                "--warmup-iters": r.warmup_iters})
 
 
 def single_arch_space(arch) -> Any:

@@ -101,16 +101,13 @@ def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
 
 
 def check_options(r: TrainRequest) -> None:
-    from gaia_cli.devices import check_workers
-    from gaia_cli.engine.checks import check_numbers
+    from gaia_cli.checks import check_options
 
-    check_workers(r.workers)
-    check_numbers(at_least_one={"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
-                                "--checkpoint-every": r.checkpoint_every, "--log-every": r.log_every,
-                                "--stop-after": r.stop_after},
-                  positive={"--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight},
-                  not_negative={"--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad,
-                                "--warmup-iters": r.warmup_iters})
+    check_options({"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
+                   "--checkpoint-every": r.checkpoint_every, "--log-every": r.log_every, "--stop-after": r.stop_after,
+                   "--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight,
+                   "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
+                   "--workers": r.workers, "--seed": r.seed}, "train-supernet")
 
 
 def run(r: TrainRequest) -> None:

@@ -162,10 +162,9 @@ class Result:
 class Unifier:
     def __init__(self, vectors: WordVectors, synonyms: Synonyms | None, threshold: float = 0.8,
                  margin: float = 0.05, decisions: Decisions | None = None):
-        if not 0.0 < threshold <= 1.0:
-            raise BadInput(f"--threshold must be in (0, 1], not {threshold}")
-        if not 0.0 <= margin < 1.0:
-            raise BadInput(f"--margin must be in [0, 1), not {margin}")
+        from gaia_cli.checks import check_options
+
+        check_options({"--threshold": threshold, "--margin": margin}, "unify-labels")
         self.vectors, self.synonyms = vectors, synonyms
         self.threshold, self.margin = threshold, margin
         self.decisions = decisions or Decisions()

@@ -67,8 +67,10 @@ def run(r: BenchRequest) -> dict[str, Any]:
 
     if sum([r.predict, r.build_profile, r.check is not None]) > 1:
         raise BadInput("--predict, --build-profile and --check are separate modes: give one")
-    if r.classes < 2 or r.runs < 1 or r.warmup < 0 or r.sample < 0 or r.fit_archs < 0:
-        raise BadInput("--classes must be at least 2, --runs at least 1; --warmup, --sample, --fit-archs not negative")
+    from gaia_cli.checks import check_options
+
+    check_options({"--sample": r.sample, "--fit-archs": r.fit_archs, "--classes": r.classes, "--warmup": r.warmup,
+                   "--runs": r.runs, "--seed": r.seed}, "bench-latency")
     if r.predict:
         from gaia_cli.latency.profile import load_profile
 

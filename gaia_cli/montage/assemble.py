@@ -48,8 +48,9 @@ class Template:
     option: str = dataclasses.field(default="--size", compare=False)  # the size's name in messages
 
     def __post_init__(self) -> None:
-        if not 0.1 <= self.split <= 0.5:
-            raise BadInput(f"--split {self.split} must be in [0.1, 0.5] (the top-left region's share of a side)")
+        from gaia_cli.checks import check_options
+
+        check_options({"--split": self.split}, "pretrain")  # the top-left region's share of a side
         if self.size < 2 * STRIDE:
             raise BadInput(f"{self.option} {self.size} is too small: a montage needs at least {2 * STRIDE} pixels")
         counts = np.bincount(self.position_regions().ravel(), minlength=4)

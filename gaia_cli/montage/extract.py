@@ -365,21 +365,16 @@ class ExtractRequest:
 
 
 def check_request(r: ExtractRequest) -> None:
-    from gaia_cli.devices import check_workers
+    from gaia_cli.checks import check_options
 
     o = r.options
+    check_options({"--ratio": o.negative_ratio, "--min-size": o.min_size, "--max-side": o.max_side,
+                   "--workers": r.workers, "--preview": r.preview, "--preview-size": r.preview_size, "--seed": o.seed},
+                  "extract-montage")
     lo, hi = o.enlarge
     if not 1.0 <= lo <= hi <= MAX_ENLARGE:
         raise BadInput(f"--enlarge {lo},{hi}: factors must satisfy 1 <= LOW <= HIGH <= {MAX_ENLARGE:g} "
                        f"(1 keeps the box as it is)")
-    if not (o.negative_ratio == 0 or 0.1 <= o.negative_ratio < math.inf):
-        raise BadInput(f"--ratio {o.negative_ratio}: positives per negative must be at least 0.1 (ten negatives "
-                       f"per positive), or 0 for no negatives")
-    if o.min_size < 1 or o.max_side < 8:
-        raise BadInput("--min-size must be at least 1 pixel and --max-side at least 8")
-    check_workers(r.workers)
-    if r.preview < 0:
-        raise BadInput("--preview must be at least 0")
     if bool(r.preview) != (r.preview_out is not None):
         raise BadInput("--preview N and --preview-out FILE go together")
     if r.preview_out is not None and str(r.preview_out).lower().rsplit(".", 1)[-1] not in ("png", "jpg", "jpeg"):

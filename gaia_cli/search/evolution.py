@@ -35,12 +35,14 @@ class Settings:
     seed: int = 0
 
     def check(self) -> None:
-        if self.population < 2 or self.generations < 0 or self.tries < 1:
-            raise BadInput("--population must be at least 2, --generations at least 0")
-        if not (0 < self.parent_ratio < 1 and 0 <= self.mutation_ratio <= 1):
-            raise BadInput("--parent-ratio must be in (0, 1) and --mutation-ratio in [0, 1]")
-        if not (0 <= self.mutate_prob <= 1 and 0 <= self.scale_mutate_prob <= 1):
-            raise BadInput("mutation probabilities must be in [0, 1]")
+        from gaia_cli.checks import check_options
+
+        check_options({"--population": self.population, "--generations": self.generations,
+                       "--parent-ratio": self.parent_ratio, "--mutation-ratio": self.mutation_ratio,
+                       "--mutate-prob": self.mutate_prob, "--scale-mutate-prob": self.scale_mutate_prob,
+                       "--seed": self.seed}, "search")
+        if self.tries < 1:
+            raise ValueError("tries must be at least 1")
 
 
 class Budget:

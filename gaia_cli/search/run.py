@@ -72,8 +72,10 @@ def run(r: SearchRequest) -> dict[str, Any]:
 
     space = read_space(r.space)
     profile = load_profile(r.device) if r.device else None
-    if r.top < 1:
-        raise BadInput("--top must be at least 1")
+    from gaia_cli.checks import check_options
+
+    check_options({"--latency": r.latency, "--flops": r.flops, "--recalibrate": r.recalibrate,
+                   "--classes": r.classes, "--top": r.top}, "search")
     budgets = [r.latency] if r.pareto is None else _parse_pareto(r.pareto)
     if r.pareto is not None and profile is None:
         raise BadInput("--pareto lists latency budgets: give --device PROFILE")
@@ -110,8 +112,12 @@ def _parse_pareto(spec: str) -> list[float]:
         values = sorted(float(x) for x in spec.split(",") if x.strip())
     except ValueError:
         raise BadInput(f"--pareto {spec!r}: expected latency budgets in ms, such as 16,20,25") from None
-    if not values or values[0] <= 0:
+    if not values:
         raise BadInput("--pareto needs positive latency budgets")
+    from gaia_cli.checks import check_options
+
+    for value in values:
+        check_options({"--pareto": value}, "search")
     return values
 
 

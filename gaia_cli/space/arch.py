@@ -56,9 +56,25 @@ class Arch:
             raise BadInput(f"'depth' must be 4 positive integers (blocks per stage), not {depth!r}", source)
         if not (isinstance(width, list) and len(width) == 5 and all(_posint(w) for w in width)):
             raise BadInput(f"'width' must be 5 positive integers (stem, then 4 stages), not {width!r}", source)
-        if not _posint(scale) or scale < 32:
-            raise BadInput(f"'scale' must be an integer of at least 32 pixels, not {scale!r}", source)
+        if not _posint(scale):
+            raise BadInput(f"'scale' must be an integer of pixels, not {scale!r}", source)
+        _check_sizes([[d] for d in depth], [[w] for w in width], [scale], source)
         return cls(tuple(depth), tuple(width), scale)
+
+
+def _check_sizes(depth: list[list[int]], width: list[list[int]], scale: list[int], source: str | None) -> None:
+    """Depths, widths and scales (each stage's choices) within sane bounds (gaia_cli.checks.FIELDS): a scale
+    of 10^30 pixels is no input."""
+    from gaia_cli.checks import check_field
+
+    for i, choices in enumerate(depth):
+        for d in choices:
+            check_field(f"depth[{i}]", d, source, "depth")
+    for j, choices in enumerate(width):
+        for w in choices:
+            check_field(f"width[{j}]", w, source, "width")
+    for s in scale:
+        check_field("scale", s, source)
 
 
 def _posint(x: Any) -> bool:
@@ -85,10 +101,14 @@ class SearchSpace:
             problems.append("'depth' must be 4 sorted lists of positive integers")
         if len(self.width) != 5 or not all(_choices(c) for c in self.width):
             problems.append("'width' must be 5 sorted lists of positive integers")
-        if not _choices(self.scale) or self.scale[0] < 32:
-            problems.append("'scale' must be a sorted list of integers of at least 32")
+        if not _choices(self.scale):
+            problems.append("'scale' must be a sorted list of integers of pixels")
         if problems:
             raise BadInput(f"space {self.name!r}: " + "; ".join(problems))
+        try:
+            _check_sizes(self.depth, self.width, self.scale, None)
+        except BadInput as exc:
+            raise BadInput(f"space {self.name!r}: {exc.message}") from None
         for name, arch in self.anchors.items():
             self.check(arch, f"anchor {name}")
 
@@ -156,11 +176,16 @@ class SearchSpace:
             raise BadInput(f"a space needs 'depth', 'width' and 'scale' (missing {exc})", source) from None
         except BadInput as exc:
             raise BadInput(exc.message, exc.path or source) from None
+        from gaia_cli.checks import FIELDS, check_field
+
         for key, value in space.detector.items():
             ok = _choices(value) and len(value) == 5 if key == "anchor_sizes" else _posint(value)
             if not ok:
                 what = "5 increasing positive integers" if key == "anchor_sizes" else "a positive integer"
                 raise BadInput(f"detector setting {key!r} must be {what}", source)
+            if key in FIELDS:
+                for v in value if isinstance(value, list) else [value]:
+                    check_field(f"detector {key}", v, source, key)
         return space
 
 

@@ -174,13 +174,19 @@ def test_every_command_with_an_output_declares_its_files():
             else:
                 yield prefix + name, cmd
 
+    def chain(func):  # the callback and the functions it wraps
+        while func is not None:
+            yield func
+            func = getattr(func, "__wrapped__", None)
+
     outputs = {"output", "review", "split_out", "draw", "preview_out"}
     seen = set()
     for name, cmd in walk(typer.main.get_command(app)):
-        roles = declared_files(getattr(cmd.callback, "__wrapped__", cmd.callback))
+        roles = next((declared_files(f) for f in chain(cmd.callback) if declared_files(f)), None)
         written = {p.name for p in cmd.params} & outputs
         if written or name == "toy-data":
-            assert roles is not None and getattr(cmd.callback, "__wrapped__", None), name
+            assert roles is not None, name
+            assert any(getattr(f, "__gaia_guarded__", False) for f in chain(cmd.callback)), name
             assert written <= set(roles.outputs) | set(roles.output_folders), name
             seen.add(name)
     assert seen == {"train-supernet", "finetune", "eval", "predict", "unify-labels", "search", "bench-latency",

@@ -129,6 +129,7 @@ def guarded(func: F) -> F:
         with guard(roles, kwargs, _labels(func)):
             return func(**kwargs)
 
+    run.__gaia_guarded__ = True  # type: ignore[attr-defined]
     return run  # type: ignore[return-value]
 
 
@@ -186,7 +187,7 @@ def _named(spec: str) -> Iterator[tuple[str, Path]]:
     """The files an input spec names, as (shown, path), without reading any whole: the path itself, the file
     a manifest line names (given literally, on stdin, or as a file's first line); `NAME=PATH` its PATH."""
     from gaia_cli import artifacts
-    from gaia_cli.errors import BadInput
+    from gaia_cli.errors import GaiaError
 
     target = _manifest_target(spec) if spec.lstrip().startswith("{") else None
     if target is not None:
@@ -195,8 +196,8 @@ def _named(spec: str) -> Iterator[tuple[str, Path]]:
     if spec == "-":
         try:
             data = artifacts._read_stdin()  # cached: the command reads the same bytes
-        except BadInput:
-            return  # a terminal, or torchrun: the command says so itself
+        except GaiaError:
+            return  # a terminal, torchrun, too much: the command says so itself
         target = None if data[:8] == artifacts.HDF5_SIGNATURE else _manifest_target(data[:8192])
         if target is not None:
             yield target, Path(target)
@@ -231,9 +232,8 @@ def _inputs(roles: Files, args: dict[str, Any], labels: dict[str, str]) -> list[
 
 
 def _ancestors(path: Path) -> Iterator[Path]:
-    """The existing folders above `path` (through symlinks), nearest first."""
-    real = Path(os.path.realpath(path))
-    yield from real.parents
+    """The folders above `path` (its symlinks resolved), nearest first."""
+    yield from Path(os.path.realpath(path)).parents
 
 
 def _lists_image(dataset: Path, out: Path) -> bool:

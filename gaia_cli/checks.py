@@ -155,6 +155,10 @@ FIELDS: dict[str, Range] = {
     "proposals_train": Range(1, 100_000),
     "roi_samples_per_image": Range(1, 100_000),
     "anchor_sizes": Range(1, MAX_PIXELS),
+    # latency profiles
+    "ms": NOT_NEGATIVE,  # a measured time
+    "coefficient": Range(),  # a fitted coefficient: any finite number
+    "classes": Range(2, MAX_CLASSES),
 }
 
 

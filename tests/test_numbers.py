@@ -214,3 +214,20 @@ def test_library_calls_check_against_the_same_table():
 def test_ranges_say_what_they_allow(allowed, text):
     assert allowed.describe() == text
     assert not allowed.holds(math.nan) and not allowed.holds(math.inf) and not allowed.holds(-math.inf)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda p: p["coefficients"].update(detector_gmacs=math.nan), "'coefficients[detector_gmacs]' must be a finite number (got nan)"),
+    (lambda p: p.update(intercept=math.inf), "'intercept' must be a finite number (got inf)"),
+    (lambda p: p.update(classes=1), "'classes' must be between 2 and 100000 (got 1)"),
+    (lambda p: p.update(method="lut", stems={"stem:64:800": -1.0}, blocks={"b": 1.0}, fixed={"800": 1.0}),
+     "'stems[stem:64:800]' must be at least 0 (got -1)"),
+])
+def test_an_absurd_latency_profile_is_refused(change, message, write_json):
+    from gaia_cli.artifacts import json_artifact
+    from gaia_cli.latency.profile import KIND, v100
+
+    payload = v100().to_payload()
+    change(payload)
+    path = write_json("profile.json", json_artifact(KIND, payload))
+    assert_bad_input(gaia_here("search", "--latency", "25", "--device", path), str(path.name), message)

@@ -114,7 +114,23 @@ class LatencyProfile:
         if profile.method == "lut" and not (profile.stems and profile.blocks and profile.fixed):
             raise BadInput("a lut profile needs stems, blocks and fixed costs", source)
         profile.correction = tuple(profile.correction)
+        _check_numbers(profile, source)
         return profile
+
+
+def _check_numbers(profile: LatencyProfile, source: str) -> None:
+    """Every measured time finite and not negative, every coefficient finite (gaia_cli.checks.FIELDS)."""
+    from gaia_cli.checks import check_field
+
+    for table in ("stems", "blocks", "fixed"):
+        for key, ms in getattr(profile, table).items():
+            check_field(f"{table}[{key}]", ms, source, "ms")
+    for key, value in profile.coefficients.items():
+        check_field(f"coefficients[{key}]", value, source, "coefficient")
+    check_field("intercept", profile.intercept, source, "coefficient")
+    for i, value in enumerate(profile.correction):
+        check_field(f"correction[{i}]", value, source, "coefficient")
+    check_field("classes", profile.classes, source)
 
 
 # ---------------------------------------------------------------------------------------- v100 (Table 2)

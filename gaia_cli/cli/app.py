@@ -15,7 +15,7 @@ import traceback
 
 import typer
 
-from gaia_cli import __version__, console, interrupts
+from gaia_cli import __version__, checks, console, interrupts
 from gaia_cli.errors import GaiaError
 
 app = typer.Typer(
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     handlers = {sig: signal.signal(sig, interrupts.raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     _guard_std_fds()
     command = typer.main.get_command(app)
+    checks.guard(command)  # every numeric option of every command is checked for range as it is parsed
     try:
         # standalone_mode=False: usage errors come here (one line below, not click's box); --help, --version
         # and typer.Exit return their code; typer turns Ctrl-C into code 130 (the signal is in `interrupts`).

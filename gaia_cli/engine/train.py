@@ -306,10 +306,13 @@ class Trainer:
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(archs)
         if not finite:
-            where = f" (last good checkpoint: {self.checkpoint}, iteration {self.last_checkpoint})" \
-                if self.last_checkpoint is not None else " (no checkpoint was written yet)"
+            # a resumed run keeps its options, the rate among them: a lower one means a new run (--restart)
+            where = f" (last good checkpoint: {self.checkpoint}, iteration {self.last_checkpoint}). Run again " \
+                    f"with a lower learning rate or more warm-up, and --restart to discard that checkpoint" \
+                if self.last_checkpoint is not None else \
+                " (no checkpoint was written yet). Run again with a lower learning rate or more warm-up"
             raise RunFailure(f"the loss is not finite at iteration {self.position.iteration + 1} on path {archs[-1]}; "
-                             f"stopped{where}. Resume with a lower learning rate or more warm-up")
+                             f"stopped{where}")
         ddp.average_gradients(self.params)
         self.scaler.unscale_(self.optimizer)
         grad_norm = None

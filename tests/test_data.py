@@ -46,7 +46,7 @@ def test_validation_repairs_and_counts_instead_of_crashing(tmp_path):
         _ann(1, 1, [5, 5, 10, 10]),               # fine
         _ann(2, 1, [35, 20, 10, 20]),             # reaches outside: clipped to [35, 20, 5, 10]
         _ann(3, 1, [5, 5, 0, 10]),                # zero width: dropped
-        _ann(4, 1, [50, 50, 5, 5]),               # wholly outside: no area after clipping, dropped
+        _ann(4, 1, [50, 50, 5, 5]),               # wholly outside: dropped, and said so
         _ann(5, 1, [1, 1, 2, 2], category_id=99),  # unknown category
         _ann(6, 9, [1, 1, 2, 2]),                 # unknown image
         _ann(6, 1, [1, 1, 2, 2]),                 # duplicate annotation id
@@ -55,7 +55,8 @@ def test_validation_repairs_and_counts_instead_of_crashing(tmp_path):
     ]
     data = load_coco(_write(tmp_path, images, annotations))
     counts = data.report.counts
-    assert counts == {"images_duplicate_id": 1, "images_missing": 1, "boxes_clipped": 1, "boxes_degenerate": 2,
+    assert counts == {"images_duplicate_id": 1, "images_missing": 1, "boxes_clipped": 1, "boxes_degenerate": 1,
+                      "boxes_outside": 1,
                       "annotations_unknown_category": 1, "annotations_unknown_image": 1,
                       "annotations_duplicate_id": 1, "annotations_bad_record": 1}
     assert [a["id"] for a in data.annotations] == [1, 2]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import traceback
@@ -116,10 +117,21 @@ def _is_a(exc: BaseException, name: str) -> bool:
     return any(cls.__name__ == name for cls in type(exc).__mro__)
 
 
+def _one_line(message: str) -> str:
+    """An error message as one line. An error raised in a DataLoader worker comes back with the worker's
+    traceback in its message: its last line is the error itself (the traceback is for -v)."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else message
+    if "Original Traceback" in message:
+        return re.sub(r"^[\w.]+: ", "", lines[-1], count=1)
+    return lines[0] + " ..."
+
+
 def _fail(message: str, code: int) -> None:
     if console.verbose():
         traceback.print_exc(file=sys.stderr)
-    console.error(message)
+    console.error(_one_line(message))
     sys.exit(code)
 
 

@@ -28,7 +28,8 @@ from gaia_cli.cli.options import Output, Quiet, Verbose
 def unify_labels(
     sources: Annotated[Optional[list[str]], typer.Argument(
         help="Label sources: COCO annotation files, text files (one name per line), or built-in datasets "
-             "(coco, voc, objects365, openimages, lvis, kitti, dota, visdrone, argoverse). NAME=SOURCE names one.",
+             "(coco, voc, objects365, openimages, lvis, kitti, dota, visdrone, argoverse; a file of that name "
+             "wins, builtin:NAME forces the built-in). NAME=SOURCE names one.",
         show_default=False)] = None,
     apply: Annotated[Optional[str], typer.Option("--apply", help="Rewrite the one COCO file given into this label space's ids.")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="With --apply: the dataset entry to use (default: the one whose categories match).")] = None,

@@ -45,7 +45,8 @@ class ValidationReport:
         "annotations_unknown_category": "annotations of a category id not in `categories` (dropped)",
         "annotations_bad_record": "annotations without a 4-number bbox (dropped)",
         "boxes_clipped": "boxes reaching outside their image (clipped)",
-        "boxes_degenerate": "boxes of zero or negative area (dropped)",
+        "boxes_degenerate": "boxes of zero or negative width or height (dropped)",
+        "boxes_outside": "boxes wholly outside their image (dropped)",
         "categories_duplicate_id": "categories listed twice with the same id and name (dropped)",
     }
 
@@ -206,9 +207,8 @@ def load_coco(
         root = find_image_root(src.path, first if isinstance(first, str) else None)
     images = _clean_images(obj["images"], root, report, name, check_files, decode_images)
     if not images:
-        missing = report.examples.get("images_missing", ["?"])[0]
-        raise BadInput(f"none of its {len(obj['images'])} images were usable under {root} "
-                       f"(first missing: {missing}); give the image folder with --images", name)
+        raise BadInput(f"none of its {len(obj['images'])} images were usable under {root}: "
+                       + _why_no_images(report), name)
     sizes = {im["id"]: (im["width"], im["height"]) for im in images}
     dropped_images = {im["id"] for im in obj["images"] if isinstance(im, dict) and _is_id(im.get("id"))}
     dropped_images -= set(sizes)
@@ -222,6 +222,20 @@ def load_coco(
         console.warn(f"{name}: " + report.summary())
     extra = {k: v for k, v in obj.items() if k not in ("images", "annotations", "categories")}
     return CocoDataset(images, annotations, categories, root, name, src.ref, report, extra)
+
+
+def _why_no_images(report: ValidationReport) -> str:
+    """Why no image was kept: missing files (wrong folder?) and undecodable ones are told apart."""
+    counts, examples = report.counts, report.examples
+    parts = []
+    if counts.get("images_missing"):
+        parts.append(f"{counts['images_missing']} not found (first: {examples['images_missing'][0]})")
+    if counts.get("images_unreadable"):
+        parts.append(f"{counts['images_unreadable']} could not be decoded (first: {examples['images_unreadable'][0]})")
+    if counts.get("images_bad_record") or counts.get("images_duplicate_id"):
+        parts.append(f"{counts.get('images_bad_record', 0) + counts.get('images_duplicate_id', 0)} bad records")
+    hint = "; give the image folder with --images" if counts.get("images_missing") else ""
+    return ", ".join(parts) + hint
 
 
 def _clean_categories(records: list[Any], report: ValidationReport, name: str) -> list[dict[str, Any]]:
@@ -312,9 +326,12 @@ def _clean_annotations(records, sizes, dropped_images, category_ids, report) -> 
             continue
         width, height = sizes[ann["image_id"]]
         x, y, w, h = (float(v) for v in bbox)
+        if w <= 0 or h <= 0:
+            report.add("boxes_degenerate", f"id {ann['id']}: bbox {bbox}")
+            continue
         x1, y1, x2, y2 = max(x, 0.0), max(y, 0.0), min(x + w, float(width)), min(y + h, float(height))
         if x2 - x1 <= 0 or y2 - y1 <= 0:
-            report.add("boxes_degenerate", f"id {ann['id']}: bbox {bbox}")
+            report.add("boxes_outside", f"id {ann['id']}: bbox {bbox} in a {width}x{height} image")
             continue
         ann = dict(ann)
         if (x1, y1, x2, y2) != (x, y, x + w, y + h):

@@ -69,6 +69,12 @@ def run(r: PredictRequest) -> list[dict[str, Any]]:
     if r.coco:
         src = read_input(r.coco)
         obj = parse_json(src.data, src.name)
+        if not isinstance(obj, dict) or not isinstance(obj.get("images"), list) \
+                or not isinstance(obj.get("categories"), list):
+            what = f"a {obj['kind']} artifact" if isinstance(obj, dict) and isinstance(obj.get("kind"), str) \
+                else "not a COCO annotations file"
+            raise BadInput(f"is {what}; --coco takes the COCO annotations the images come from (its 'images' "
+                           "and 'categories')", src.name)
         by_name = {Path(im["file_name"]).name: im["id"] for im in obj.get("images", []) if isinstance(im, dict)}
         ids = {f: by_name.get(f.name) for f in files}
         missing = [f.name for f, i in ids.items() if i is None]

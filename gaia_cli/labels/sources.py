@@ -3,6 +3,8 @@
 A source is given as a COCO annotations file (its `categories`), a text file (one name per line, `#` starts
 a comment; ids 1..N in order), or a built-in public dataset by name. `NAME=SOURCE` names it; otherwise a
 file's stem names it (`instances_train2017.json` -> `train2017`) and a built-in its canonical name.
+A built-in name means the built-in even where a folder of that name exists; a file of that name is read
+instead (with a warning), and `builtin:NAME` always means the built-in.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from gaia_cli import console
 from gaia_cli.artifacts import parse_json, read_input
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.names import builtin_label_spaces, clean
@@ -100,11 +103,18 @@ def parse_source(spec: str) -> LabelSource:
         if not name:
             raise BadInput(f"empty dataset name in {name}={spec}")
     path = Path(spec)
-    if path.exists():
+    forced = spec.startswith("builtin:")
+    known = _builtin_key(spec.removeprefix("builtin:"))
+    if path.is_file() and not forced:  # a file wins over a built-in name, but not silently
+        if known:
+            console.warn(f"{spec}: reading the file {spec!r}, not the built-in {known} label space "
+                         f"(write builtin:{known} for that)")
         return _from_file(path, name)
-    if _builtin_key(spec):
-        source = builtin(spec)
+    if known:  # a folder named `coco/` in the working directory does not hide the built-in `coco`
+        source = builtin(spec.removeprefix("builtin:"))
         return dataclasses.replace(source, name=name) if name else source
+    if path.exists():
+        return _from_file(path, name)  # a directory or a device: refused there, naming it
     raise BadInput(f"no such file, and not a built-in dataset (known: {', '.join(BUILTINS)})", spec)
 
 

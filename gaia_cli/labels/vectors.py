@@ -232,6 +232,10 @@ def load_vectors(path: str | os.PathLike | None = None, fmt: str = "auto") -> Wo
         raise BadInput("no such word-vectors file", p)
     if p.is_dir():
         raise BadInput("is a directory, expected a word-vectors file", p)
+    if not p.is_file():
+        raise BadInput("is a device or a pipe, expected a word-vectors file", p)
+    if p.stat().st_size < 4096 and not p.read_bytes().strip():
+        raise BadInput("is empty, expected word vectors", p)
     if fmt not in FORMATS:
         raise BadInput(f"unknown vectors format {fmt!r} (one of {', '.join(FORMATS)})")
     fmt = detect_format(p) if fmt == "auto" else fmt

@@ -79,7 +79,13 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise BadInput("no such file", path)
     with open(path, "rb") as fh:
-        is_h5 = fh.read(8) == b"\x89HDF\r\n\x1a\n"
+        head = fh.read(8)
+    is_h5 = head == b"\x89HDF\r\n\x1a\n"
+    # torch.save writes a zip archive (or, before torch 1.6, a pickle): anything else is not a .pth, and
+    # torch.load's several lines about unpickling would only hide that
+    if not is_h5 and not head.startswith((b"PK\x03\x04", b"\x80")):
+        what = "a JSON file" if head.lstrip()[:1] in (b"{", b"[") else "neither HDF5 nor a torch .pth file"
+        raise BadInput(f"is {what}; --init takes a backbone .h5 (from gaia pretrain) or a torchvision .pth", path)
     if is_h5:
         with H5Artifact(path, "gaia/weights") as art:
             if art.meta("role") != "backbone":
@@ -89,7 +95,8 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
         try:
             source = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many kinds for a file that is not a state dict
-            raise BadInput(f"not a torch state dict ({type(exc).__name__}: {exc})", path) from None
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+            raise BadInput(f"not a torch state dict ({type(exc).__name__}: {first})", path) from None
         source = source.get("state_dict", source) if isinstance(source, dict) else source
         if not isinstance(source, dict) or not all(torch.is_tensor(v) for v in source.values()):
             raise BadInput("not a state dict of tensors", path)

@@ -157,13 +157,13 @@ def start_checkpoints(checkpoints: list[Path], *, resume: bool, restart: bool) -
         if path.exists() and not path.is_file():  # a folder, FIFO or device is no one's checkpoint: never removed
             raise BadInput("is not a regular file, and the checkpoint goes there; move it away", path)
         if restart:
-            try:
-                held = f" (step {checkpoint_step(path)})"
-            except BadInput:
-                held = " (unreadable)"
-            if int(os.environ.get("RANK", "0")) == 0:
+            if int(os.environ.get("RANK", "0")) == 0:  # the other ranks leave it to rank 0
+                try:
+                    held = f" (step {checkpoint_step(path)})"
+                except BadInput:
+                    held = " (unreadable)"
                 path.unlink(missing_ok=True)
-            console.info(f"--restart: discarded the interrupted run's checkpoint {path}{held}")
+                console.info(f"--restart: discarded the interrupted run's checkpoint {path}{held}")
             continue
         try:
             step = checkpoint_step(path)

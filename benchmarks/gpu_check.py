@@ -224,10 +224,10 @@ def check_amp_supernet(c: Check, work: Path, sz: dict, mode: str) -> None:
         args = ["train-supernet", "--data", str(train), "--space", str(space), "--batch-size", str(s["batch"]),
                 "--epochs", "1000", "--stop-after", str(s["steps"]), "--warmup-iters", "10",
                 "--workers", str(sz["workers"]), "--log-every", "10", "--checkpoint-every", "100000",
-                "--device", "cuda" if cuda else "cpu", "--seed", "0", "-o", str(out / "supernet.h5")]
+                "--device", "cuda" if cuda else "cpu", "--seed", "0", "--restart", "-o", str(out / "supernet.h5")]
         rec = gaia_timed(out / "record.json", *args + (["--amp"] if amp else []))
         c.figure(label, step_figures(rec, s["warmup_steps"]))
-        (out / "supernet.h5.ckpt.h5").unlink(missing_ok=True)
+        (out / "supernet.ckpt.h5").unlink(missing_ok=True)
     f = c.data["figures"]
     ok = [f[label].get("rc") == 0 and f[label].get("steps") == s["steps"] for label, _ in runs]
     finite_all = all(f[label].get("losses_finite") for label, _ in runs)
@@ -265,10 +265,10 @@ def check_frozen_finetune(c: Check, work: Path, sz: dict, mode: str) -> None:
                          "--data", str(train), "--freeze", freeze, "--schedule", "custom", "--epochs", "1000",
                          "--stop-after", str(s["steps"]), "--batch-size", str(s["batch"]),
                          "--recalibrate", str(s["recalibrate"]), "--workers", str(sz["workers"]),
-                         "--checkpoint-every", "100000", "--device", device, "--seed", "0",
+                         "--checkpoint-every", "100000", "--device", device, "--seed", "0", "--restart",
                          "-o", str(out / "model.h5"))
         c.figure(f"freeze_{freeze}", step_figures(rec, s["warmup_steps"]))
-        (out / "model.h5.ckpt.h5").unlink(missing_ok=True)
+        (out / "model.ckpt.h5").unlink(missing_ok=True)
     f = c.data["figures"]
     full, frozen = f["freeze_none"], f["freeze_backbone"]
     memory_key = "peak_gpu_mib" if cuda else "peak_rss_mib"

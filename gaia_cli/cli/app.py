@@ -143,7 +143,9 @@ def _interrupted() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `gaia` console script."""
     interrupts.reset()
-    handlers = {sig: signal.signal(sig, interrupts.raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # a signal the parent set to be ignored (`gaia ... &` in a script ignores SIGINT) stays ignored
+    handlers = {sig: signal.signal(sig, interrupts.raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     _guard_std_fds()
     command = typer.main.get_command(app)
     checks.guard(command)  # every numeric option of every command is checked for range as it is parsed

@@ -39,7 +39,7 @@ from pathlib import Path
 SCALES = {
     # images, val images, px, epochs, batch, space
     "cpu": {"images": 320, "val_images": 80, "size": 160, "epochs": 24, "batch_size": 8, "space": "small"},
-    "gpu": {"images": 1280, "val_images": 160, "size": 160, "epochs": 24, "batch_size": 16, "space": "small"},
+    "gpu": {"images": 640, "val_images": 160, "size": 160, "epochs": 12, "batch_size": 16, "space": "small"},
     "quick": {"images": 64, "val_images": 16, "size": 128, "epochs": 2, "batch_size": 8, "space": "tiny"},
 }
 TARGETS = {"standalone_AP50": 90.0, "standalone_AP": 60.0, "supernet_max_AP50": 85.0, "supernet_min_AP50": 85.0}
@@ -160,7 +160,7 @@ def one_arch_space(space: dict, arch: dict) -> dict:
 def train(space_spec: str, train_json: Path, out: Path, epochs: int, batch: int, device: str,
           init: Path | None = None) -> tuple[float, int]:
     args = ["train-supernet", "--data", train_json, "--space", space_spec, "--epochs", epochs, "--batch-size", batch,
-            "--workers", 0, "--device", device, "-q", "-o", out]
+            "--workers", 0, "--device", device, "--restart", "-q", "-o", out]
     if init is not None:
         args += ["--init", init]
     start = time.perf_counter()
@@ -283,7 +283,7 @@ def main() -> None:
         start = time.perf_counter()
         gaia("extract-montage", "--data", train_json, "--min-size", 8, "-o", samples, "-q")
         gaia("pretrain", samples, "--space", str(alone), "--size", 128, "--epochs", cfg["epochs"],
-             "--batch-size", 16, "--workers", 0, "--device", args.device, "-q", "-o", backbone)
+             "--batch-size", 16, "--workers", 0, "--device", args.device, "--restart", "-q", "-o", backbone)
         pre_seconds = time.perf_counter() - start
         seconds, n = train(str(alone), train_json, work / "montage.h5", cfg["epochs"], cfg["batch_size"],
                            args.device, init=backbone)

@@ -274,7 +274,8 @@ def test_pretraining_lowers_the_loss_on_toy_data(backbone):
     first, last = np.mean(losses[:12]), np.mean(losses[-12:])
     assert last < 0.7 * first, (first, last)
     assert np.mean([r["accuracy"] for r in record["log"][-12:]]) > 0.75
-    assert [u["iteration"] for u in record["erf_updates"]] == [0, 40, 80]
+    updates = [u["iteration"] for u in record["erf_updates"]]
+    assert updates == list(range(0, record["iterations"], 40)) and len(updates) >= 2, (updates, record["iterations"])
     regions = torch.as_tensor(Template(96).position_regions())
     weights = torch.tensor(record["soft_weights"])
     assert torch.allclose(weights.sum(-1), torch.ones(3, 3)) and not torch.equal(weights, block_weights(regions))
@@ -302,7 +303,7 @@ def test_resume_ends_with_the_same_backbone(samples, tmp_path):
     from gaia_cli.engine.pretrain import PretrainRequest, run
 
     common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, workers=0, device="cpu",
-                  warmup_iters=2, lr_per_image=0.005, epochs=1, erf_every=5, erf_images=2)
+                  warmup_iters=2, lr_per_image=0.005, epochs=2, erf_every=5, erf_images=2)
     run(PretrainRequest(output=tmp_path / "whole.h5", **common))
     # stopped on a step where the soft labels are due again; resumed with data-loading workers
     run(PretrainRequest(output=tmp_path / "split.h5", stop_after=10, **common))
@@ -312,7 +313,7 @@ def test_resume_ends_with_the_same_backbone(samples, tmp_path):
         ta, tb = a.tensors(), b.tensors()
         ra, rb = a.meta("pretraining"), b.meta("pretraining")
     assert ra["soft_weights"] == rb["soft_weights"]
-    assert ra["erf_updates"] == rb["erf_updates"] and [u["iteration"] for u in ra["erf_updates"]] == [0, 5, 10]
+    assert ra["erf_updates"] == rb["erf_updates"] and [u["iteration"] for u in ra["erf_updates"]][:3] == [0, 5, 10]
     assert all(torch.equal(ta[k], tb[k]) for k in ta), [k for k in ta if not torch.equal(ta[k], tb[k])][:5]
 
 
@@ -322,7 +323,7 @@ def test_two_processes_pretrain_identical_replicas_with_shared_soft_labels(sampl
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port), "-m", "gaia_cli", "pretrain", str(samples), "--space", "tiny", "--size", "96",
-           "--batch-size", "4", "--epochs", "1", "--erf-every", "5", "--erf-images", "2", "--workers", "0",
+           "--batch-size", "4", "--epochs", "2", "--erf-every", "5", "--erf-images", "2", "--workers", "0",
            "--device", "cpu", "--warmup-iters", "2", "--lr-per-image", "0.005", "-o", str(tmp_path / "ddp.h5")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -36,11 +36,11 @@ def _evaluate(weights, data, *extra) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_training_lowers_the_loss_and_raises_ap(shapes, tmp_path):
+def test_training_lowers_the_loss_and_eval_reports_coco_metrics(shapes, tmp_path):
+    # what a run learns is tests/test_learning.py's: here, the artifact, the log and eval's report
     out = tmp_path / "supernet.h5"
     proc = run_gaia("train-supernet", "--data", shapes / "train.json", "-o", out, *FAST, "--rules", "max",
-                    "--epochs", "12", "--lr-steps", "9,11", "--lr-per-image", "0.0025", "--warmup-iters", "30",
-                    "--log-every", "16")
+                    "--epochs", "4", "--lr-steps", "3", "--lr-per-image", "0.0025", "--log-every", "8")
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads(proc.stdout)
     assert manifest["kind"] == "gaia/weights" and manifest["path"] == str(out.resolve())
@@ -50,13 +50,8 @@ def test_training_lowers_the_loss_and_raises_ap(shapes, tmp_path):
         classes = art.meta("classes")
     first, last = log[0]["loss"], sum(r["loss"] for r in log[-3:]) / 3
     assert last < 0.6 * first, (first, last)
-    untrained = tmp_path / "untrained.h5"
-    torch.manual_seed(0)
-    save_detector(untrained, Supernet(preset("tiny"), len(classes) + 1), classes)
-    before = _evaluate(untrained, shapes / "val.json", "--recalibrate", "0")
     after = _evaluate(out, shapes / "val.json", "--recalibrate", "0")
-    assert after["AP50"] > before["AP50"] + 5, (before["AP50"], after["AP50"])
-    assert set(after["per_category"]) == set(classes)
+    assert set(after["per_category"]) == set(classes) and after["recalibration"]["images"] == 0
     recalibrated = _evaluate(out, shapes / "val.json", "--recalibrate-data", shapes / "train.json")
     assert recalibrated["recalibration"]["images"] == 64
 

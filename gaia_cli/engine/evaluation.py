@@ -28,13 +28,17 @@ class EvalRequest:
 
 
 def recalibration_batches(coco, batch_size: int, seed: int):
-    """Batches of images of `coco` in a seeded random order (labels unused)."""
+    """Batches of images of `coco` in a seeded random order (labels unused), grouped by aspect ratio as
+    in training: batch norm's statistics are taken over the padded batch tensor, so the batches
+    that re-estimate them are made the way the training batches were."""
     from gaia_cli.data.dataset import DetectionDataset
+    from gaia_cli.data.sampler import GroupedBatchSampler, aspect_ratio_groups
 
     dataset = DetectionDataset.images_only(coco)
     order = np.random.default_rng(seed).permutation(len(dataset)).tolist()
-    for start in range(0, len(order), batch_size):
-        yield [dataset[i][0] for i in order[start: start + batch_size]]
+    groups = aspect_ratio_groups(dataset.aspect_ratios())
+    for batch in GroupedBatchSampler(order, groups, batch_size):
+        yield [dataset[i][0] for i in batch]
 
 
 def select_path(model, meta: dict[str, Any], arch_spec: str | None, source: str):

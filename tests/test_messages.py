@@ -77,13 +77,34 @@ def test_sigterm_is_143_and_sigint_130(monkeypatch):
 
     from gaia_cli import console
 
-    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
-        monkeypatch.setattr(console, "emit_json", lambda *a, _s=sig, **k: os.kill(os.getpid(), _s))
-        proc = gaia_here("space", "show", "tiny")
-        assert proc.returncode == code, (sig, proc.stderr)
-        assert proc.stderr.strip().splitlines()[-1].startswith("gaia: error: interrupted")
-    # main() gives the handlers it installed back
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # as from an interactive shell: a test runner started in the background inherits SIGINT ignored, which
+    # gaia keeps ignored (the next test)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+            monkeypatch.setattr(console, "emit_json", lambda *a, _s=sig, **k: os.kill(os.getpid(), _s))
+            proc = gaia_here("space", "show", "tiny")
+            assert proc.returncode == code, (sig, proc.stderr)
+            assert proc.stderr.strip().splitlines()[-1].startswith("gaia: error: interrupted")
+        # main() gives the handlers it installed back
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_ignored_by_the_parent_stays_ignored(monkeypatch):
+    import signal
+
+    from gaia_cli import console
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `gaia ... &` in a script
+    try:
+        monkeypatch.setattr(console, "emit_json", lambda *a, **k: os.kill(os.getpid(), signal.SIGINT))
+        assert gaia_here("space", "show", "tiny").returncode == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ------------------------------------------------------------------------------ messages that point the right way

@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gaia_cli.errors import BadInput
 from gaia_cli.nn.detector import build_static
 from gaia_cli.space.arch import Arch, SearchSpace, group_by_scale_and_depth, preset
-from gaia_cli.space.flops import detector_cost, summary
+from gaia_cli.space.flops import detector_cost, detector_gflops, summary
 from gaia_cli.space.sampling import GAIA_CYCLE, RULES, PathSampler, sample
 
 from conftest import REPO, assert_bad_input, run_gaia
@@ -161,6 +161,21 @@ def test_flops_equal_torch_flop_counter_on_the_static_model(seed):
     measured = _measured_macs(model, arch, space.detector["proposals"])
     assert {k: v.macs for k, v in analytic.items()} == measured
     assert sum(v.params for v in analytic.values()) == sum(p.numel() for p in model.parameters())
+
+
+def test_anchor_ratios_set_by_a_space_reach_the_rpn_and_the_counts():
+    payload = {**preset("tiny").to_payload(), "detector": {**preset("tiny").detector,
+                                                           "anchor_ratios": [0.25, 0.5, 1.0, 2.0, 4.0]}}
+    space = SearchSpace.from_payload(payload)
+    arch = space.max_arch
+    model = build_static(arch, 7, space.detector)
+    assert model.rpn.head.cls_logits.out_channels == 5
+    analytic = detector_cost(arch, 7, space.detector)
+    assert {k: v.macs for k, v in analytic.items()} == _measured_macs(model, arch, space.detector["proposals"])
+    assert sum(v.params for v in analytic.values()) == sum(p.numel() for p in model.parameters())
+    assert detector_gflops(arch, 7, space.detector) == pytest.approx(sum(v.macs for v in analytic.values()) / 1e9)
+    with pytest.raises(BadInput, match="anchor_ratios"):
+        SearchSpace.from_payload({**payload, "detector": {"anchor_ratios": [2.0, 1.0]}})
 
 
 def test_flops_and_params_of_resnet50_fpn():

@@ -35,7 +35,8 @@ def _heads(num_classes: int, detector: dict[str, Any], scale: int) -> dict[str, 
     d = {**DEFAULT_DETECTOR, **detector}
     f, rep = d["fpn_channels"], d["box_head_dim"]
     return {
-        "rpn_anchor_generator": AnchorGenerator(tuple((s,) for s in d["anchor_sizes"]), (ANCHOR_RATIOS,) * 5),
+        "rpn_anchor_generator": AnchorGenerator(tuple((s,) for s in d["anchor_sizes"]),
+                                                (tuple(d.get("anchor_ratios", ANCHOR_RATIOS)),) * 5),
         "box_head": TwoMLPHead(f * 7 * 7, rep),
         "box_predictor": FastRCNNPredictor(rep, num_classes),
         "min_size": scale,

@@ -26,7 +26,7 @@ DEFAULT_DETECTOR = {
     "proposals_train": 2000,  # proposals per image kept after NMS in training (torchvision's default)
     "roi_samples_per_image": 512,  # RoIs sampled per image for the box head's training loss
     "anchor_sizes": [32, 64, 128, 256, 512],  # RPN anchor size on P2..P6, each at aspect ratios 0.5, 1, 2
-}
+}  # a space may also set "anchor_ratios" (height / width of the anchors; default ANCHOR_RATIOS)
 ANCHOR_RATIOS = (0.5, 1.0, 2.0)
 
 
@@ -179,6 +179,12 @@ class SearchSpace:
         from gaia_cli.checks import FIELDS, check_field
 
         for key, value in space.detector.items():
+            if key == "anchor_ratios":  # optional: height/width of the RPN's anchors (default 0.5, 1, 2)
+                if not (isinstance(value, list) and 1 <= len(value) <= 9 and value == sorted(set(value)) and all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) and 0.05 <= v <= 20 for v in value)):
+                    raise BadInput("detector setting 'anchor_ratios' must be 1 to 9 increasing numbers in "
+                                   "[0.05, 20] (anchor height / width)", source)
+                continue
             ok = _choices(value) and len(value) == 5 if key == "anchor_sizes" else _posint(value)
             if not ok:
                 what = "5 increasing positive integers" if key == "anchor_sizes" else "a positive integer"

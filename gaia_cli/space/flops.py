@@ -64,7 +64,7 @@ def backbone_cost(arch: Arch) -> tuple[Cost, list[tuple[int, int]]]:
 def detector_cost(arch: Arch, num_classes: int, detector: dict[str, int] | None = None) -> dict[str, Cost]:
     """Cost of each part of the detector: backbone, fpn, rpn, roi_heads."""
     d = {**DEFAULT_DETECTOR, **(detector or {})}
-    f, a, rep, n = d["fpn_channels"], len(ANCHOR_RATIOS), d["box_head_dim"], d["proposals"]
+    f, a, rep, n = d["fpn_channels"], len(d.get("anchor_ratios", ANCHOR_RATIOS)), d["box_head_dim"], d["proposals"]
     backbone, levels = backbone_cost(arch)
     fpn = Cost()
     for side, channels in levels:
@@ -101,11 +101,12 @@ def summary(arch: Arch, num_classes: int = 81, detector: dict[str, int] | None =
 def detector_gflops(arch: Arch, num_classes: int = 81, detector: dict[str, Any] | None = None) -> float:
     """The detector's GMACs, from a closed form (~5x faster than `detector_cost`, which tests it), cached."""
     d = {**DEFAULT_DETECTOR, **(detector or {})}
-    return _total_gmacs(arch, num_classes, d["fpn_channels"], d["box_head_dim"], d["proposals"])
+    return _total_gmacs(arch, num_classes, d["fpn_channels"], d["box_head_dim"], d["proposals"],
+                        len(d.get("anchor_ratios", ANCHOR_RATIOS)))
 
 
 @functools.lru_cache(maxsize=500_000)
-def _total_gmacs(arch: Arch, classes: int, f: int, rep: int, proposals: int) -> float:
+def _total_gmacs(arch: Arch, classes: int, f: int, rep: int, proposals: int, a: int = len(ANCHOR_RATIOS)) -> float:
     s = (arch.scale - 1) // 2 + 1  # stem conv 7x7/2, pad 3
     macs = s * s * 3 * arch.width[0] * 49
     s = (s - 1) // 2 + 1  # max pool 3x3/2, pad 1
@@ -119,7 +120,6 @@ def _total_gmacs(arch: Arch, classes: int, f: int, rep: int, proposals: int) -> 
         macs += (blocks - 1) * s_out * s_out * (out * mid + 9 * mid * mid + mid * out)
         sides.append((s_out, out))
         s, c_in = s_out, out
-    a = len(ANCHOR_RATIOS)
     for side, channels in sides:
         macs += side * side * (channels * f + 9 * f * f)  # FPN lateral and output convs
     levels = [side for side, _ in sides] + [(sides[-1][0] - 1) // 2 + 1]

@@ -22,7 +22,11 @@ from gaia_cli.space.arch import Arch, SearchSpace
 
 ONE_SIDED = ("max-depth", "min-depth", "max-width", "min-width", "max-scale", "min-scale")
 RULES = ("uniform", "max", "min", "anchor", *ONE_SIDED)
-GAIA_CYCLE = tuple(x for rule in ("max", "min", "anchor", *ONE_SIDED) for x in (rule, "uniform"))
+def _each_then_uniform(rules: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(x for rule in rules for x in (rule, "uniform"))
+
+
+GAIA_CYCLE = _each_then_uniform(("max", "min", "anchor", *ONE_SIDED))
 SEQUENCES = {"gaia": GAIA_CYCLE, "sandwich": ("max", "min", "uniform")}
 
 
@@ -79,7 +83,7 @@ class PathSampler:
         self.space = space
         self.rules = parse_rules(rules) if isinstance(rules, str) else tuple(rules)
         if rules == "gaia" and not space.anchors:
-            self.rules = tuple(x for rule in ("max", "min", *ONE_SIDED) for x in (rule, "uniform"))
+            self.rules = _each_then_uniform(("max", "min", *ONE_SIDED))
         self.rng = np.random.default_rng(seed)
         self.position = 0
 

@@ -14,14 +14,16 @@ from gaia_cli.cli.options import (
 
 
 def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
-    """What finetune writes besides -o (named as engine/finetune.py names them): the checkpoint, the head
-    stage's checkpoint with --two-stage, and the split with --percent or --shots when --split-out is not given."""
+    """What finetune writes besides -o: the checkpoint, the head stage's checkpoint with --two-stage, and the
+    split with --percent or --shots when --split-out is not given."""
+    from gaia_cli.engine.supernet import default_split_path, head_checkpoint_path
+
     found = checkpoint(args)
     out = Path(args["output"])
     if args.get("two_stage"):
-        found.append(("the head stage's checkpoint", out.with_name(out.name.removesuffix(".h5") + ".head.ckpt.h5")))
+        found.append(("the head stage's checkpoint", head_checkpoint_path(out)))
     if (args.get("percent") is not None or args.get("shots") is not None) and args.get("split_out") is None:
-        found.append(("the split", out.with_name(out.name.removesuffix(".h5") + ".split.json")))
+        found.append(("the split", default_split_path(out)))
     return found
 
 

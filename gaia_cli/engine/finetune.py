@@ -131,6 +131,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli.data.split import split
     from gaia_cli.engine.evaluate import label_map
     from gaia_cli.engine.evaluation import recalibration_batches, select_path
+    from gaia_cli.engine.supernet import default_split_path
     from gaia_cli.labels.space import read_labels
     from gaia_cli.labels.surgery import fit_predictor, match_classes
     from gaia_cli.nn.bn import recalibrate
@@ -169,7 +170,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     split_report = None
     if r.percent is not None or r.shots is not None:
         subset, split_report = split(train, r.percent, r.shots, r.seed)
-        out = r.split_out or r.output.with_name(r.output.name.removesuffix(".h5") + ".split.json")
+        out = r.split_out or default_split_path(r.output)
         console.emit_json(subset, out)
         train = load_coco(out, train.image_root)
         if split_report["empty_categories"]:
@@ -201,10 +202,9 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
 
 def checkpoints(output: Path) -> list[Path]:
     """The run's checkpoints: OUTPUT.ckpt.h5, and OUTPUT.head.ckpt.h5 of --two-stage's first stage."""
-    from gaia_cli.engine.supernet import checkpoint_path
+    from gaia_cli.engine.supernet import checkpoint_path, head_checkpoint_path
 
-    ckpt = checkpoint_path(output)
-    return [ckpt, ckpt.with_name(ckpt.name.replace(".ckpt.h5", ".head.ckpt.h5"))]
+    return [checkpoint_path(output), head_checkpoint_path(output)]
 
 
 def use_sync_bn(model: nn.Module) -> None:

@@ -47,6 +47,16 @@ def checkpoint_path(output: Path) -> Path:
     return output.with_name(output.name.removesuffix(".h5") + ".ckpt.h5")
 
 
+def head_checkpoint_path(output: Path) -> Path:
+    """finetune --two-stage's first-stage checkpoint: OUTPUT.head.ckpt.h5."""
+    return output.with_name(output.name.removesuffix(".h5") + ".head.ckpt.h5")
+
+
+def default_split_path(output: Path) -> Path:
+    """Where finetune writes a --percent/--shots split without --split-out: OUTPUT.split.json."""
+    return output.with_name(output.name.removesuffix(".h5") + ".split.json")
+
+
 def load_training_data(data: list[str], labels_spec: str | None, images: Path | None):
     """(dataset, classes, input refs) for one or several COCO files, through a label space if given."""
     from gaia_cli.data.coco import load_coco

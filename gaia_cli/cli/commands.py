@@ -31,13 +31,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from gaia_cli.data.coco import IMAGE_SUFFIXES  # the images a command may read under an input folder
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ATTR = "__gaia_command__"
 _FILES = "__gaia_files__"
-
-# files with these suffixes under an input folder are images a command may read (as predict lists them)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,8 @@ from gaia_cli import console
 from gaia_cli.artifacts import InputRef, parse_json, read_input
 from gaia_cli.errors import BadInput
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}  # what a folder of images holds
+
 EXAMPLES_KEPT = 5  # examples kept per problem in a report
 
 

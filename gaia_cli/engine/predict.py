@@ -14,9 +14,8 @@ from typing import Any
 import torch
 
 from gaia_cli import console
+from gaia_cli.data.coco import IMAGE_SUFFIXES
 from gaia_cli.errors import BadInput
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclasses.dataclass

@@ -79,6 +79,20 @@ def test_frozen_backbone_stays_bit_identical_and_has_no_grad():
     assert set(model.backbone.body.state_dict()) == set(before)  # ordinary BN again, as saved models have
 
 
+def test_frozen_batch_norm_is_made_on_the_model_device():
+    """Freezing a model that lives on another device keeps every tensor there (a GPU model once got
+    CPU batch norm; the meta device stands in for the GPU here)."""
+    net = Supernet(preset("tiny"), 4)
+    arch = preset("tiny").anchors["T1"]
+    net.set_arch(arch)
+    model = extract(net, arch).to("meta")
+    set_frozen(model, "backbone+fpn")
+    devices = {t.device.type for t in [*model.parameters(), *model.buffers()]}
+    assert devices == {"meta"}
+    thaw(model)
+    assert {t.device.type for t in [*model.parameters(), *model.buffers()]} == {"meta"}
+
+
 def test_percentage_split_keeps_each_class_share(shapes):
     data = load_coco(shapes / "train.json")
     subset, report = split(data, percent=30, seed=1)

@@ -89,7 +89,8 @@ def set_frozen(model: nn.Module, parts: str) -> list[str]:
     for module in modules:
         for name, child in list(module.named_modules()):
             if isinstance(child, nn.BatchNorm2d):
-                frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+                # made where the model lives: a frozen BN left on the CPU breaks a model on the GPU
+                frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps).to(child.running_var.device)
                 for key in ("weight", "bias", "running_mean", "running_var"):
                     getattr(frozen, key).copy_(getattr(child, key).detach())
                 parent = module.get_submodule(name.rsplit(".", 1)[0]) if "." in name else module

@@ -619,7 +619,9 @@ def cmd_summary(args) -> int:
         run = read_json(checks_dir / f"{name}.run.json") or {}
         d["run"] = run  # what gpu_check.sh saw: exit code, seconds, limit, log
         rc, status = run.get("rc"), d.get("status")
-        if run.get("not_run"):
+        if run.get("skipped"):
+            d.update(status="skipped", reason=run["skipped"])
+        elif run.get("not_run"):
             d.update(status="not_run", reason=run["not_run"])
         elif run.get("interrupted"):
             d.update(status="interrupted", reason="stopped by Ctrl-C or SIGTERM to gpu_check.sh")

@@ -19,6 +19,7 @@
 # Without CUDA, only the elastic overhead runs (on the CPU, at toy sizes); the rest is skipped with the
 # reason. Environment: GAIA_PYTHON (the python with gaia installed; default: the repository's .venv, else
 # the python of `gaia` on PATH, else python3), GPU_CHECK_BUDGET_S (total seconds, default 480),
+# GPU_CHECK_ONLY=a,c (run only these checks; the others are recorded as not run),
 # GPU_CHECK_SMOKE=1 (no CUDA: every check at toy sizes on the CPU, to test this script),
 # GPU_CHECK_KEEP_WORK=1 (keep OUTDIR/gpu_check_work: toy data, weights, step records).
 
@@ -127,6 +128,11 @@ run_record() {  # name rc seconds limit [not_run reason]
 
 run_check() {  # letter name limit_seconds
     local letter=$1 name=$2 limit=$3 remaining t0 rc child
+    if [ -n "${GPU_CHECK_ONLY:-}" ] && [[ ",$GPU_CHECK_ONLY," != *",$letter,"* ]]; then
+        printf '{"rc": null, "seconds": 0, "limit_s": 0, "log": null, "skipped": "not in GPU_CHECK_ONLY=%s"}\n' \
+            "$GPU_CHECK_ONLY" >"$OUTDIR/checks/$name.run.json"
+        return
+    fi
     if [ "$INTERRUPTED" = 1 ]; then
         run_record "$name" 0 0 0 "interrupted before it started"
         return
@@ -165,11 +171,15 @@ run_check() {  # letter name limit_seconds
 
 # The limits add up to more than the budget on purpose: a check may take longer than usual as long as the
 # others do not; what is left of the budget caps every limit (e, last, gets what the others left).
-#          letter name              limit (s)   expected on an H100 (estimates, not measured yet)
-run_check  a      amp_supernet      90        # ~40 s: 2 x (start-up + 40 steps of batch 8)
-run_check  c      frozen_finetune   100       # ~50 s: a one-step R50 supernet, then 2 x 12 fine-tuning steps
-run_check  d      elastic_overhead  90        # ~40 s: 3 ar50 paths x 2 memory formats x 12 steps x 2 models
-run_check  b      latency_profile   220       # ~150 s: 357 blocks, then 27 + 20 whole-detector measurements
+# Measured on an H200 (2026-11-27, torch 2.11): a's AMP half took 51 s (start-up, toy data and CUDA
+# initialisation dominate; 40 steps are 5 s), c's full fine-tuning half ~35 s after a ~30 s supernet, d got
+# through 4 of its 6 path/format pairs in 90 s, b's profile build alone took 94 s. All five do not fit one
+# 8-minute run: pick with GPU_CHECK_ONLY (e.g. a,c then b,d,e) where a session's device time is short.
+#          letter name              limit (s)   measured / expected on an H200
+run_check  a      amp_supernet      130       # ~105 s: 2 x (start-up + 40 steps of batch 8)
+run_check  c      frozen_finetune   110       # ~75 s: a one-step R50 supernet, then 2 x 12 fine-tuning steps
+run_check  d      elastic_overhead  140       # ~130 s: 3 ar50 paths x 2 memory formats x 12 steps x 2 models
+run_check  b      latency_profile   220       # ~150 s: 357 blocks (94 s), then 20 whole-detector checks
 run_check  e      learning          100
 
 # ----------------------------------------------------------------------------------------------- summary

@@ -64,7 +64,12 @@ def loader(dataset: SeededDataset, batches: list[list[tuple[int, int]]], workers
 
 
 def _leave_signals_to_the_trainer(worker_id: int) -> None:  # noqa: ARG001
-    """Workers inherit the trainer's Ctrl-C handler; only the main process should act on (and report) it."""
+    """Workers inherit the trainer's Ctrl-C handler; only the main process should act on (and report) it.
+
+    SIGTERM too: a scheduler or `timeout` signals the whole process group, and a worker killed by it made the
+    trainer fail with "DataLoader worker ... killed by signal" instead of stopping after the step with a
+    checkpoint. Workers still end with the trainer (torch shuts them down; they also watch their parent)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -43,7 +43,6 @@ EXACT, SYNONYM = 1.0, 0.99
 # added to 1 - similarity to rank the merges made by vectors for review: a general name absorbing a specific
 # one is the riskiest kind, a name qualified further (`Dining Table` / `Kitchen & dining room table`) next
 RISK = {"general": 0.1, "qualified": 0.05, "same": 0.0, "decided": 0.0}
-MAX_REFUSED_LISTED = 3  # per category, in the output and the review
 
 
 def with_lexicon(synonyms: Synonyms | None) -> Synonyms:
@@ -347,7 +346,7 @@ class Unifier:
                 entry.update(unified_id=uid, similarity=round(best_sim, 4), how="new", via=VIA[int(via[i, best])],
                              nearest={"id": best + 1, "name": names[best]})
                 outcome = "new category"
-            above = [r for r in refused.get(i, []) if r[0] > entry["similarity"]][:MAX_REFUSED_LISTED]
+            above = [r for r in refused.get(i, []) if r[0] > entry["similarity"]]
             if above:
                 entry["refused"] = [{"id": j + 1, "name": names[j], "similarity": round(r, 4), "reason": why}
                                     for r, j, why in above]

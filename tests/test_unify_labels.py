@@ -354,7 +354,7 @@ def test_phrases_and_rules():
     assert rules.heads_agree("jewelry", "jewellery") and not rules.heads_agree("phone", "plane")
 
     def judge(a, names_a, b, names_b):
-        return rules.judge(phrases(a)[0], phrases(b)[0], names_a, a, names_b, b)
+        return rules.judge(phrases(a)[0], phrases(b)[0], rules.names(names_a), a, rules.names(names_b), b)
 
     assert not judge("Fire Truck", [], "Bomb", []).ok
     assert judge("Dining Table", [], "Kitchen & dining room table", []).ok

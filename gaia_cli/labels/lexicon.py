@@ -150,27 +150,11 @@ class Rules:
             return a, Phrase(b.modifiers + split)
         return None
 
-    def is_kind_of(self, phrase: Phrase, general: Phrase) -> bool:
-        """Whether `phrase` names a kind of the one-word `general` (same head with modifiers, or listed)."""
-        if phrase.key == general.key:
-            return False
-        kinds = self.hypernyms.get(general.key, set())
-        if phrase.key in kinds or (phrase.head in kinds and phrase.head != general.head):
-            return True
-        return bool(phrase.modifiers) and self.heads_agree(phrase.head, general.head)
+    def names(self, names: Iterable[str]) -> "DatasetNames":
+        return DatasetNames(names, self)
 
-    def splits(self, names: Iterable[str], general: Phrase, own: str) -> str | None:
-        """A name among `names` (other than `own`) that is a kind of `general`, if the dataset has one."""
-        for name in names:
-            if clean(name) == clean(own):
-                continue
-            for p in phrases(name):
-                p = p.plain(self.catch_all)
-                if self.is_kind_of(p, general):
-                    return name
-        return None
-
-    def judge(self, a: Phrase, b: Phrase, names_a: list[str], own_a: str, names_b: list[str], own_b: str) -> Verdict:
+    def judge(self, a: Phrase, b: Phrase, names_a: "DatasetNames", own_a: str, names_b: "DatasetNames",
+              own_b: str) -> Verdict:
         """Whether phrase `a` (of name `own_a`, in a dataset with `names_a`) and `b` may be one category."""
         aligned = self._align(a, b)
         if aligned is None:
@@ -190,8 +174,32 @@ class Rules:
             specific, names, own, general = pa, names_a, own_a, pb
         else:
             specific, names, own, general = pb, names_b, own_b, pa
-        general = Phrase((general.head,))
-        other = self.splits(names, general, own)
+        other = names.kind_of(general.head, own)
         if other is not None:
             return Verdict(False, f"{own!r} is one kind of {general.head} in its dataset (which also has {other!r})")
         return Verdict(True, f"{own!r} is its dataset's only kind of {general.head}", "general")
+
+
+class DatasetNames:
+    """A dataset's names indexed by head and by key, to find its other kinds of a general thing."""
+
+    def __init__(self, names: Iterable[str], rules: Rules):
+        self.hypernyms = rules.hypernyms
+        self.by_head: dict[str, list[tuple[str, Phrase]]] = {}
+        self.by_key: dict[str, list[str]] = {}
+        for name in names:
+            for p in phrases(name):
+                p = p.plain(rules.catch_all)
+                self.by_head.setdefault(p.head, []).append((name, p))
+                self.by_key.setdefault(p.key, []).append(name)
+        self._cache: dict[tuple[str, str], str | None] = {}
+
+    def kind_of(self, general: str, own: str) -> str | None:
+        """A name other than `own` that is a kind of `general`: same head with modifiers, or in the table."""
+        if (general, own) not in self._cache:
+            mine = clean(own)
+            found = [n for n, p in self.by_head.get(general, []) if p.modifiers]
+            for kind in sorted(self.hypernyms.get(general, ())):
+                found += self.by_key.get(kind, []) + [n for n, _ in self.by_head.get(kind, [])]
+            self._cache[(general, own)] = next((n for n in found if clean(n) != mine), None)
+        return self._cache[(general, own)]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from gaia_cli.errors import BadInput
-from gaia_cli.labels.lexicon import Rules, Verdict, lexicon, phrases
+from gaia_cli.labels.lexicon import DatasetNames, Rules, Verdict, lexicon, phrases
 from gaia_cli.labels.names import Synonyms, alternatives, clean, keys
 from gaia_cli.labels.sources import LabelSource
 from gaia_cli.labels.space import LabelSpace
@@ -76,6 +76,7 @@ class UnifiedCategory:
     name: str
     sources: list[str]
     profile: Profile
+    origin: str = ""  # the name of the category that created it, in its own dataset
 
     def absorb(self, other: Profile, source: str) -> None:
         self.sources.append(source)
@@ -191,6 +192,7 @@ class Unifier:
         self._profiles: dict[str, Profile] = {}
         self._names: dict[str, list[str]] = {}  # each dataset's category names, for the rules
         self._verdicts: dict[tuple, Verdict] = {}
+        self._indexed: dict[str, DatasetNames] = {}
         kv = vectors.kv
 
         def word_cosine(a: str, b: str) -> float | None:
@@ -211,7 +213,7 @@ class Unifier:
         """Continue an existing space: its ids, names and maps are kept exactly."""
         for cat in base.categories:
             self.unified.append(UnifiedCategory(cat["id"], cat["name"], list(cat.get("sources", [])),
-                                                self._profile(cat["name"])))
+                                                self._profile(cat["name"]), cat["name"]))
         for entry in base.datasets:
             self.datasets.append(entry)
             self._names[entry["name"]] = [c["name"] for c in entry["categories"]]
@@ -227,7 +229,7 @@ class Unifier:
             p = self._profile(cat["name"])
             self._note_unknown(source, cat, p)
             uid = len(self.unified) + 1
-            self.unified.append(UnifiedCategory(uid, cat["name"], [f"{source.name}:{cat['id']}"], p))
+            self.unified.append(UnifiedCategory(uid, cat["name"], [f"{source.name}:{cat['id']}"], p, cat["name"]))
             entries.append({"id": cat["id"], "name": cat["name"], "unified_id": uid, "similarity": 1.0,
                             "how": "base", "via": "base"})
         self.datasets.append({"name": source.name, "source": source.origin, "categories": entries})
@@ -248,14 +250,18 @@ class Unifier:
         if key not in self._verdicts:
             target = self.unified[j]
             origin = target.sources[0].rsplit(":", 1)[0] if target.sources else ""
-            their_names = self._names.get(origin, [target.name])
-            theirs = next((n for n in their_names if clean(n) == clean(target.name)), target.name)
-            own_names = [c["name"] for c in source.categories]
-            verdicts = [self.rules.judge(a, b, own_names, name, their_names, theirs)
+            theirs = target.origin or target.name
+            verdicts = [self.rules.judge(a, b, self._dataset_names(source.name), name,
+                                         self._dataset_names(origin), theirs)
                         for a in phrases(name) for b in phrases(theirs)]
             sound = sorted((v for v in verdicts if v.ok), key=lambda v: RISK[v.kind])
             self._verdicts[key] = sound[0] if sound else (verdicts[0] if verdicts else Verdict(False, "no words"))
         return self._verdicts[key]
+
+    def _dataset_names(self, dataset: str) -> DatasetNames:
+        if dataset not in self._indexed:
+            self._indexed[dataset] = self.rules.names(self._names.get(dataset, []))
+        return self._indexed[dataset]
 
     def add(self, source: LabelSource) -> None:
         """Map one dataset into the unified space (GAIA 3.1.1), resolving conflicts by similarity."""
@@ -271,6 +277,7 @@ class Unifier:
             self.add_base(source)
             return
         cats = source.categories
+        self._names[source.name] = [c["name"] for c in cats]
         profiles = [self._profile(c["name"]) for c in cats]
         for cat, p in zip(cats, profiles):
             self._note_unknown(source, cat, p)
@@ -342,7 +349,7 @@ class Unifier:
             else:
                 uid = len(self.unified) + 1
                 name = cat["name"] if clean(cat["name"]) not in index_of else f"{cat['name']} ({source.name})"
-                self.unified.append(UnifiedCategory(uid, name, [f"{source.name}:{cat['id']}"], p))
+                self.unified.append(UnifiedCategory(uid, name, [f"{source.name}:{cat['id']}"], p, cat["name"]))
                 entry.update(unified_id=uid, similarity=round(best_sim, 4), how="new", via=VIA[int(via[i, best])],
                              nearest={"id": best + 1, "name": names[best]})
                 outcome = "new category"
@@ -367,7 +374,6 @@ class Unifier:
                                     "outcome": f"{c['target']!r} went to {c['winner']!r}",
                                     "decision": self.decisions.get(source.name, c["loser"], c["target"])})
         self.datasets.append({"name": source.name, "source": source.origin, "categories": entries})
-        self._names[source.name] = [c["name"] for c in cats]
 
     def ordered_review(self) -> list[dict[str, Any]]:
         """Merges by vectors riskiest first, then refused pairs (most similar first), borderline, conflicts."""

@@ -15,10 +15,10 @@ table` -> table), or the word before `of`/`for` (`iron for clothing` -> iron). T
    `Golf Ball`);
 3. a general name absorbs a specific one (`Fruit` / `Kiwi fruit`) only when that is what the datasets
    mean: the specific name is its dataset's residual class (`Other Fish`, `Wild Bird`: a catch-all
-   modifier), or its dataset has no other kind of the general thing, so the specific name *is* that
-   dataset's class for it (`Tape` / `Adhesive tape`). A dataset that also has `Apple` and `Banana` splits
-   fruit into kinds, and its `Kiwi fruit` is one kind, not fruit. Kinds are other names with the same head,
-   or the kinds that the hypernym table lists for the general word.
+   modifier), or its dataset has neither the general thing nor another kind of it, so the specific name
+   *is* that dataset's class for it (`Tape` / `Adhesive tape`). A dataset that also has `Apple` and `Banana`
+   splits fruit into kinds, and its `Kiwi fruit` is one kind, not fruit. Kinds are other names with the same
+   head, words run into it (`hairbrush`), or the kinds that the hypernym table lists for the general word.
 
 The lexicon (gaia_cli/resources/label_lexicon.json) holds the catch-all modifiers, the hypernym table, and
 a few synonym sets WordNet has and LVIS's lists lack (`tv`/`television`, `remote`/`remote control`), which
@@ -185,6 +185,7 @@ class DatasetNames:
 
     def __init__(self, names: Iterable[str], rules: Rules):
         self.hypernyms = rules.hypernyms
+        self.known = rules.known
         self.by_head: dict[str, list[tuple[str, Phrase]]] = {}
         self.by_key: dict[str, list[str]] = {}
         for name in names:
@@ -195,10 +196,14 @@ class DatasetNames:
         self._cache: dict[tuple[str, str], str | None] = {}
 
     def kind_of(self, general: str, own: str) -> str | None:
-        """A name other than `own` that is a kind of `general`: same head with modifiers, or in the table."""
+        """A name other than `own` for `general` or a kind of it: the general word itself (`Pen/Pencil` beside
+        `Eyeliner Pencil`), the same head with modifiers, a word run into the head (`hairbrush`), or a kind the
+        hypernym table lists."""
         if (general, own) not in self._cache:
             mine = clean(own)
-            found = [n for n, p in self.by_head.get(general, []) if p.modifiers]
+            found = [n for n, _ in self.by_head.get(general, [])]
+            found += [n for head, named in self.by_head.items() if _split_head(head, general, self.known)
+                      for n, _ in named]
             for kind in sorted(self.hypernyms.get(general, ())):
                 found += self.by_key.get(kind, []) + [n for n, _ in self.by_head.get(kind, [])]
             self._cache[(general, own)] = next((n for n in found if clean(n) != mine), None)

@@ -4,15 +4,15 @@ Both matchers run in this one process on the same vectors (GloVe 6B 50d) and LVI
 - old: merge on vector similarity alone (threshold 0.8), as GAIA 3.1.1 states it (`unify(..., rules=False)`);
 - new: the same, plus gaia's lexicon and soundness rules (gaia_cli/labels/lexicon.py).
 
-Gold map (benchmarks/gold/vector_merges.json): every merge either matcher makes by vectors in two runs, judged
+Gold map (benchmarks/gold/vector_merges.json): every merge either matcher makes by vectors in three runs, judged
 by hand (right / wrong / unsure), and a few true correspondences neither proposes. Figures per run:
 - vector merges: how many; precision = right / (right + wrong), unsure ones left out; unjudged counted apart;
 - recall = true correspondences (the right pairs of the gold map) that the run merges, by any route
   (vectors, synonyms, exact) / all of them.
-The held-out run was judged after the rules were written. Then COCO -> Objects365 (benchmarks/gold/
+The last run (openimages lvis) was judged after the rules were final. Then COCO -> Objects365 (benchmarks/gold/
 coco_to_objects365.json) and VOC -> COCO (voc_to_coco.json): categories mapped as the gold says, out of all.
 
-    python benchmarks/bench_unify.py            # both runs (about 20 s)
+    python benchmarks/bench_unify.py            # all three runs (about 15 s)
     python benchmarks/bench_unify.py --quick    # the issue's run only
 """
 
@@ -98,7 +98,7 @@ def main() -> None:
                     if s[kind]:
                         print(f"  new matcher, {kind}: " + ", ".join(f"{d}:{c!r} -> {t!r}" for d, c, t in s[kind]))
                 lost = [f"{d}:{c!r} -> {t!r}" for d, c, t in runs["old"]["right"]
-                        if outcomes_of(result).get((d, c), (None,))[0] != t]
+                        if outcomes(result).get((d, c), (None,))[0] != t]
                 print(f"  right merges of the old matcher the new one does not make ({len(lost)}): " + ", ".join(lost))
     if len(scenarios) > 1:
         print("\nall runs together")
@@ -114,10 +114,6 @@ def main() -> None:
             ok, errors = agreement(unify(parse_sources(specs), vectors, synonyms, rules=rules), pairs)
             cells.append(f"{label} {ok}/{len(pairs)}" + (f" (misses: {'; '.join(errors)})" if errors else ""))
         print(f"  {name}: " + "; ".join(cells))
-
-
-def outcomes_of(result):
-    return outcomes(result)
 
 
 if __name__ == "__main__":

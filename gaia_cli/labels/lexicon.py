@@ -170,10 +170,7 @@ class Rules:
             catch = set(a.modifiers) | set(b.modifiers)
             return Verdict(True, "same head" + (", residual class" if catch else ""), "general" if catch else "same")
         # one general (no modifiers), one specific: is the specific one its dataset's only kind of the thing?
-        if ma:
-            specific, names, own, general = pa, names_a, own_a, pb
-        else:
-            specific, names, own, general = pb, names_b, own_b, pa
+        names, own, general = (names_a, own_a, pb) if ma else (names_b, own_b, pa)
         other = names.kind_of(general.head, own)
         if other is not None:
             return Verdict(False, f"{own!r} is one kind of {general.head} in its dataset (which also has {other!r})")

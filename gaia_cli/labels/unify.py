@@ -211,9 +211,11 @@ class Unifier:
 
     def start_from(self, base: LabelSpace) -> None:
         """Continue an existing space: its ids, names and maps are kept exactly."""
+        named = {f"{d['name']}:{c['id']}": c["name"] for d in base.datasets for c in d["categories"]}
         for cat in base.categories:
-            self.unified.append(UnifiedCategory(cat["id"], cat["name"], list(cat.get("sources", [])),
-                                                self._profile(cat["name"]), cat["name"]))
+            sources = list(cat.get("sources", []))
+            origin = named.get(sources[0], cat["name"]) if sources else cat["name"]
+            self.unified.append(UnifiedCategory(cat["id"], cat["name"], sources, self._profile(cat["name"]), origin))
         for entry in base.datasets:
             self.datasets.append(entry)
             self._names[entry["name"]] = [c["name"] for c in entry["categories"]]

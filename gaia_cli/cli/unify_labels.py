@@ -38,8 +38,8 @@ def unify_labels(
     margin: Annotated[float, typer.Option("--margin", help="Pairs this close to the threshold go to --review.")] = 0.05,
     vectors: Annotated[Optional[Path], typer.Option("--vectors", help="Word vectors: word2vec .bin/.txt, GloVe .txt, fastText .bin or gensim .kv (default: GloVe 6B 50d).", dir_okay=False)] = None,
     vectors_format: Annotated[str, typer.Option("--vectors-format", help="auto, kv, word2vec-bin, word2vec-text, glove or fasttext.")] = "auto",
-    synonyms: Annotated[str, typer.Option("--synonyms", help="Synonym sets: lvis (LVIS's synonym lists), none, or a file of a/b/c lines.")] = "lvis",
-    review: Annotated[Optional[Path], typer.Option("--review", help="Write borderline pairs and conflicts here, for a person to mark.", dir_okay=False)] = None,
+    synonyms: Annotated[str, typer.Option("--synonyms", help="Synonym sets: lvis (LVIS's synonym lists), none, or a file of a/b/c lines (gaia's own few, e.g. tv/television, apply with each).")] = "lvis",
+    review: Annotated[Optional[Path], typer.Option("--review", help="Write every merge made by vectors (riskiest first), refused pairs, borderline pairs and conflicts here, for a person to mark.", dir_okay=False)] = None,
     decisions: Annotated[Optional[str], typer.Option("--decisions", help="A marked review file (or a list of {dataset, category, target, decision}) to apply.")] = None,
     output: Output = None,
     verbose: Verbose = 0,
@@ -49,8 +49,10 @@ def unify_labels(
 
     Starts from the largest label space and maps each category of the others to its most similar unified
     category when the similarity reaches the threshold, else appends it. Similarity: equal names (plurals,
-    case and punctuation aside), a shared synonym set, or the cosine of word vectors. Two categories of one
-    dataset never share a unified category. Writes a gaia/labels artifact.
+    case and punctuation aside), a shared synonym set, or the cosine of word vectors; a pair found by
+    vectors alone merges only if the names agree (same head noun, modifiers that do not contradict, a
+    general name taking a specific one only where that is its dataset's class for the thing). Two
+    categories of one dataset never share a unified category. Writes a gaia/labels artifact.
     """
     from gaia_cli.artifacts import InputRef, check_output_path, json_artifact, sha256_bytes
     from gaia_cli.errors import BadInput
@@ -126,7 +128,10 @@ def _report(result) -> None:
             counts[c["how"]] = counts.get(c["how"], 0) + 1
     console.info(f"{len(result.space.categories)} unified categories from {len(datasets)} datasets: "
                  f"{counts['merged'] + counts['decided']} merged, {counts['new']} new, "
-                 f"{len(result.conflicts)} conflicts, {sum(r['type'] == 'borderline' for r in result.review)} borderline")
+                 f"{len(result.conflicts)} conflicts, {sum(r['type'] == 'borderline' for r in result.review)} borderline, "
+                 f"{sum(r['type'] == 'merge' for r in result.review)} merged by vectors or decisions (each in --review), "
+                 f"{len({(r['dataset'], r['category']) for r in result.review if r['type'] == 'refused'})} "
+                 f"with a vector match refused by the name rules")
     for u in result.unknown[:10]:
         console.warn(f"{u['dataset']}:{u['name']!r} has no word in the vectors; it merges only by name or synonym")
     if console.verbose():

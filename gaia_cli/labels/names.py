@@ -97,6 +97,19 @@ class Synonyms:
     def group(self, k: str) -> int | None:
         return self._group.get(k)
 
+    def joined(self, sets: list[list[str]], source: str) -> "Synonyms":
+        """These sets and more: a new set sharing a name with an old one joins it (`tv` joins `tv set`)."""
+        out = Synonyms([], f"{self.source}+{source}")
+        out._group, out.size = dict(self._group), self.size
+        for names in sets:
+            ks = [k for name in names for k in keys(name)]
+            old = sorted({g for k in ks if (g := out._group.get(k)) is not None})
+            gid = old[0] if old else out.size
+            out.size += not old
+            for k in ks:
+                out._group.setdefault(k, gid)
+        return out
+
 
 def builtin_label_spaces() -> dict[str, list[str]]:
     with resources.files("gaia_cli.resources").joinpath("label_spaces.json").open(encoding="utf-8") as fh:

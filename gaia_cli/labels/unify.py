@@ -11,13 +11,18 @@ Similarity of two categories is the highest over their alternatives (`A/B` names
 - the cosine of their word vectors otherwise, via "vectors". A name with no known word has no vector and
   is only ever matched exactly or through a synonym set; such names are reported.
 A unified category's keys and synonym sets grow with the names merged into it; its vector stays that of
-the name that created it.
+the name that created it. gaia's lexicon adds a few synonym sets LVIS lacks (`tv`/`television`).
+
+A pair found by vectors alone is merged only when the names agree as phrases (`lexicon.Rules`): the same
+head noun, modifiers that do not contradict, and a general name absorbing a specific one only where the
+specific one is its dataset's class for the thing. Refused pairs are recorded with the reason.
 
 Two categories of one dataset never merge into the same unified category: candidate pairs are taken from
 the most similar down, and a unified category taken by one category of a dataset is closed to that
 dataset's others, which fall back to their next candidate above the threshold, or become new. Every such
-conflict is reported. Pairs within `margin` of the threshold are written for review; a person's decisions
-(accept forces a merge, reject forbids it) apply on the next run.
+conflict is reported. The review lists every merge made by vectors (none is an exact name or a curated
+synonym), riskiest first, then the pairs the rules refused, the pairs within `margin` of the threshold, and
+the conflicts; a person's decisions (accept forces a merge, reject forbids it) apply on the next run.
 """
 
 from __future__ import annotations
@@ -28,12 +33,22 @@ from typing import Any
 import numpy as np
 
 from gaia_cli.errors import BadInput
+from gaia_cli.labels.lexicon import DatasetNames, Rules, Verdict, lexicon, phrases
 from gaia_cli.labels.names import Synonyms, alternatives, clean, keys
 from gaia_cli.labels.sources import LabelSource
 from gaia_cli.labels.space import LabelSpace
 from gaia_cli.labels.vectors import WordVectors
 
 EXACT, SYNONYM = 1.0, 0.99
+# added to 1 - similarity to rank the merges made by vectors for review: a general name absorbing a specific
+# one is the riskiest kind, a name qualified further (`Dining Table` / `Kitchen & dining room table`) next
+RISK = {"general": 0.1, "qualified": 0.05, "same": 0.0, "decided": 0.0}
+
+
+def with_lexicon(synonyms: Synonyms | None) -> Synonyms:
+    """The synonym sets given (or none) joined with gaia's lexicon's."""
+    sets = lexicon()["synonyms"]
+    return (synonyms or Synonyms([], "none")).joined(sets, "gaia")
 
 
 @dataclasses.dataclass
@@ -61,6 +76,7 @@ class UnifiedCategory:
     name: str
     sources: list[str]
     profile: Profile
+    origin: str = ""  # the name of the category that created it, in its own dataset
 
     def absorb(self, other: Profile, source: str) -> None:
         self.sources.append(source)
@@ -161,7 +177,7 @@ class Result:
 
 class Unifier:
     def __init__(self, vectors: WordVectors, synonyms: Synonyms | None, threshold: float = 0.8,
-                 margin: float = 0.05, decisions: Decisions | None = None):
+                 margin: float = 0.05, decisions: Decisions | None = None, rules: bool = True):
         from gaia_cli.checks import check_options
 
         check_options({"--threshold": threshold, "--margin": margin}, "unify-labels")
@@ -174,6 +190,16 @@ class Unifier:
         self.conflicts: list[dict[str, Any]] = []
         self.unknown: list[dict[str, Any]] = []
         self._profiles: dict[str, Profile] = {}
+        self._names: dict[str, list[str]] = {}  # each dataset's category names, for the rules
+        self._verdicts: dict[tuple, Verdict] = {}
+        self._indexed: dict[str, DatasetNames] = {}
+        kv = vectors.kv
+
+        def word_cosine(a: str, b: str) -> float | None:
+            fa, fb = vectors.lookup(a), vectors.lookup(b)
+            return float(kv.similarity(fa, fb)) if fa and fb else None
+
+        self.rules = Rules(word_cosine, lambda w: vectors.lookup(w) is not None) if rules else None
 
     def _profile(self, name: str) -> Profile:
         if name not in self._profiles:
@@ -185,11 +211,14 @@ class Unifier:
 
     def start_from(self, base: LabelSpace) -> None:
         """Continue an existing space: its ids, names and maps are kept exactly."""
+        named = {f"{d['name']}:{c['id']}": c["name"] for d in base.datasets for c in d["categories"]}
         for cat in base.categories:
-            self.unified.append(UnifiedCategory(cat["id"], cat["name"], list(cat.get("sources", [])),
-                                                self._profile(cat["name"])))
+            sources = list(cat.get("sources", []))
+            origin = named.get(sources[0], cat["name"]) if sources else cat["name"]
+            self.unified.append(UnifiedCategory(cat["id"], cat["name"], sources, self._profile(cat["name"]), origin))
         for entry in base.datasets:
             self.datasets.append(entry)
+            self._names[entry["name"]] = [c["name"] for c in entry["categories"]]
             for c in entry["categories"]:
                 p = self._profile(c["name"])
                 u = self.unified[c["unified_id"] - 1].profile
@@ -202,16 +231,39 @@ class Unifier:
             p = self._profile(cat["name"])
             self._note_unknown(source, cat, p)
             uid = len(self.unified) + 1
-            self.unified.append(UnifiedCategory(uid, cat["name"], [f"{source.name}:{cat['id']}"], p))
+            self.unified.append(UnifiedCategory(uid, cat["name"], [f"{source.name}:{cat['id']}"], p, cat["name"]))
             entries.append({"id": cat["id"], "name": cat["name"], "unified_id": uid, "similarity": 1.0,
                             "how": "base", "via": "base"})
         self.datasets.append({"name": source.name, "source": source.origin, "categories": entries})
+        self._names[source.name] = [c["name"] for c in source.categories]
 
     def _note_unknown(self, source: LabelSource, cat: dict, p: Profile) -> None:
         if not p.known:
             self.unknown.append({"dataset": source.name, "id": cat["id"], "name": cat["name"]})
 
     # -------------------------------------------------------------------------------------------- mapping
+
+    def judge(self, source: LabelSource, name: str, j: int) -> Verdict:
+        """Whether `name` of `source` and unified category j may merge on vector similarity alone.
+
+        The least risky sound verdict over the two names' alternatives, else the first refusal.
+        """
+        key = (source.name, name, j)
+        if key not in self._verdicts:
+            target = self.unified[j]
+            origin = target.sources[0].rsplit(":", 1)[0] if target.sources else ""
+            theirs = target.origin or target.name
+            verdicts = [self.rules.judge(a, b, self._dataset_names(source.name), name,
+                                         self._dataset_names(origin), theirs)
+                        for a in phrases(name) for b in phrases(theirs)]
+            sound = sorted((v for v in verdicts if v.ok), key=lambda v: RISK[v.kind])
+            self._verdicts[key] = sound[0] if sound else (verdicts[0] if verdicts else Verdict(False, "no words"))
+        return self._verdicts[key]
+
+    def _dataset_names(self, dataset: str) -> DatasetNames:
+        if dataset not in self._indexed:
+            self._indexed[dataset] = self.rules.names(self._names.get(dataset, []))
+        return self._indexed[dataset]
 
     def add(self, source: LabelSource) -> None:
         """Map one dataset into the unified space (GAIA 3.1.1), resolving conflicts by similarity."""
@@ -227,12 +279,27 @@ class Unifier:
             self.add_base(source)
             return
         cats = source.categories
+        self._names[source.name] = [c["name"] for c in cats]
         profiles = [self._profile(c["name"]) for c in cats]
         for cat, p in zip(cats, profiles):
             self._note_unknown(source, cat, p)
         sim, via = similarity_matrix(profiles, [u.profile for u in self.unified])
         names = [u.name for u in self.unified]
         index_of = {clean(n): j for j, n in enumerate(names)}
+
+        # vector pairs near or above the threshold must also agree as names; refused ones are kept aside
+        verdicts: dict[tuple[int, int], Verdict] = {}
+        refused: dict[int, list[tuple[float, int, str]]] = {}
+        low = self.threshold - self.margin
+        raw = sim.copy()
+        for i, j in zip(*np.nonzero((via == 0) & (sim >= low)) if self.rules else ()):
+            i, j = int(i), int(j)
+            verdict = verdicts[(i, j)] = self.judge(source, cats[i]["name"], j)
+            if not verdict.ok:
+                refused.setdefault(i, []).append((float(sim[i, j]), j, verdict.reason))
+                sim[i, j] = -1.0  # out of the running, and not anyone's nearest
+        for i in refused:
+            refused[i].sort(key=lambda r: -r[0])
 
         candidates = []  # (priority, similarity, category index, unified index)
         for i, cat in enumerate(cats):
@@ -243,7 +310,7 @@ class Unifier:
                 if target not in index_of:
                     raise BadInput(f"decision for {source.name}:{cat['name']!r} names target {target!r}, "
                                    f"which is not in the unified label space")
-                candidates.append((1, float(sim[i, index_of[target]]), i, index_of[target]))
+                candidates.append((1, float(raw[i, index_of[target]]), i, index_of[target]))
         candidates.sort(key=lambda c: (-c[0], -c[1], c[2], c[3]))
 
         chosen: dict[int, tuple[int, float, str]] = {}
@@ -271,13 +338,32 @@ class Unifier:
                 self.unified[j].absorb(p, f"{source.name}:{cat['id']}")
                 entry.update(unified_id=j + 1, similarity=round(s, 4), how=how, via=VIA[int(via[i, j])])
                 outcome = f"merged into {names[j]!r}"
+                if how == "decided" or int(via[i, j]) == 0:  # neither an exact name nor a curated synonym
+                    verdict = verdicts.get((i, j)) or Verdict(True, "a person's decision", "decided")
+                    kind = "decided" if how == "decided" else verdict.kind
+                    risk = round(1.0 - s + RISK[kind], 4)
+                    if how != "decided":
+                        entry.update(rule=verdict.reason)
+                    self.review.append({"type": "merge", "dataset": source.name, "category": cat["name"],
+                                        "target": names[j], "similarity": round(s, 4), "via": entry["via"],
+                                        "risk": risk, "rule": verdict.reason, "outcome": outcome,
+                                        "decision": self.decisions.get(source.name, cat["name"], names[j])})
             else:
                 uid = len(self.unified) + 1
                 name = cat["name"] if clean(cat["name"]) not in index_of else f"{cat['name']} ({source.name})"
-                self.unified.append(UnifiedCategory(uid, name, [f"{source.name}:{cat['id']}"], p))
+                self.unified.append(UnifiedCategory(uid, name, [f"{source.name}:{cat['id']}"], p, cat["name"]))
                 entry.update(unified_id=uid, similarity=round(best_sim, 4), how="new", via=VIA[int(via[i, best])],
                              nearest={"id": best + 1, "name": names[best]})
                 outcome = "new category"
+            above = [r for r in refused.get(i, []) if r[0] > entry["similarity"]]
+            if above:
+                entry["refused"] = [{"id": j + 1, "name": names[j], "similarity": round(r, 4), "reason": why}
+                                    for r, j, why in above]
+                for r, j, why in above:
+                    self.review.append({"type": "refused", "dataset": source.name, "category": cat["name"],
+                                        "target": names[j], "similarity": round(r, 4), "rule": why,
+                                        "outcome": outcome,
+                                        "decision": self.decisions.get(source.name, cat["name"], names[j])})
             entries.append(entry)
             if abs(best_sim - self.threshold) <= self.margin and int(via[i, best]) == 0:
                 self.review.append({"type": "borderline", "dataset": source.name, "category": cat["name"],
@@ -291,18 +377,30 @@ class Unifier:
                                     "decision": self.decisions.get(source.name, c["loser"], c["target"])})
         self.datasets.append({"name": source.name, "source": source.origin, "categories": entries})
 
+    def ordered_review(self) -> list[dict[str, Any]]:
+        """Merges by vectors riskiest first, then refused pairs (most similar first), borderline, conflicts."""
+        rank = {"merge": 0, "refused": 1, "borderline": 2, "conflict": 3}
+        return sorted(self.review, key=lambda e: (rank[e["type"]], -e.get("risk", 0.0), -e["similarity"]))
+
     def result(self, extra: dict[str, Any]) -> Result:
         categories = [{"id": u.id, "name": u.name, "sources": u.sources} for u in self.unified]
         space = LabelSpace(categories, self.datasets, extra)
-        return Result(space, self.review, self.conflicts, self.unknown)
+        return Result(space, self.ordered_review(), self.conflicts, self.unknown)
 
 
 def unify(sources: list[LabelSource], vectors: WordVectors, synonyms: Synonyms | None, threshold: float = 0.8,
-          margin: float = 0.05, base: LabelSpace | None = None, decisions: Decisions | None = None) -> Result:
-    """The unified label space of `sources` (after `base`, when given)."""
+          margin: float = 0.05, base: LabelSpace | None = None, decisions: Decisions | None = None,
+          rules: bool = True) -> Result:
+    """The unified label space of `sources` (after `base`, when given).
+
+    `rules=False` merges on vector similarity alone, without gaia's lexicon (GAIA's matcher as the paper
+    states it): for comparison in benchmarks/bench_unify.py.
+    """
     if not sources:
         raise BadInput("give at least one label source")
-    unifier = Unifier(vectors, synonyms, threshold, margin, decisions)
+    given = synonyms
+    synonyms = with_lexicon(synonyms) if rules else synonyms
+    unifier = Unifier(vectors, synonyms, threshold, margin, decisions, rules)
     order = list(sources)
     if base is not None:
         unifier.start_from(base)
@@ -316,7 +414,8 @@ def unify(sources: list[LabelSource], vectors: WordVectors, synonyms: Synonyms |
         "margin": margin,
         "order": [s.name for s in order],
         "vectors": vectors.meta(),
-        "synonyms": synonyms.source if synonyms else "none",
+        "synonyms": given.source if given else "none",
+        "lexicon": "gaia (synonym sets, head-noun rules, hypernym table)" if rules else "none",
         "unknown_names": unifier.unknown,
         "conflicts": unifier.conflicts,
     }

@@ -80,9 +80,11 @@ class Budget:
 
 
 class Evolution:
-    def __init__(self, space: SearchSpace, budget: Budget, objective: Callable[[Arch], float], settings: Settings):
+    def __init__(self, space: SearchSpace, budget: Budget, objective: Callable[[Arch], float], settings: Settings,
+                 batch_objective: Callable[[list[Arch]], list[float]] | None = None):
         settings.check()
         self.space, self.budget, self.objective, self.s = space, budget, objective, settings
+        self.batch_objective = batch_objective  # scores many archs in one call (a path filter's batches)
         self.rng = random.Random(settings.seed)  # single draws: far cheaper than numpy's per call
         self.scores: dict[Arch, float] = {}
 
@@ -90,6 +92,14 @@ class Evolution:
         if arch not in self.scores:
             self.scores[arch] = float(self.objective(arch))
         return self.scores[arch]
+
+    def score_all(self, archs: list[Arch]) -> None:
+        """Score the archs not scored yet, in one batch when there is a batch objective."""
+        if self.batch_objective is None:
+            return
+        missing = list(dict.fromkeys(a for a in archs if a not in self.scores))
+        if missing:
+            self.scores.update(zip(missing, map(float, self.batch_objective(missing))))
 
     def _draw(self, make: Callable[[], Arch], taken: set[Arch]) -> Arch | None:
         for _ in range(self.s.tries):
@@ -139,6 +149,7 @@ class Evolution:
         n_mutants = int(round(s.population * s.mutation_ratio))
         with console.progress("evolving", total=s.generations) as bar:
             for _ in range(s.generations):
+                self.score_all(population)
                 parents = sorted(population, key=lambda a: (-self.score(a), str(a)))[:n_parents]
                 population, taken = list(parents), set(parents)
                 for i in range(s.population - len(parents)):
@@ -151,6 +162,7 @@ class Evolution:
                         population.append(child)
                         taken.add(child)
                 bar.advance()
+        self.score_all(population)
         for arch in population:
             self.score(arch)
         return sorted(((v, a) for a, v in self.scores.items()), key=lambda t: (-t[0], str(t[1])))

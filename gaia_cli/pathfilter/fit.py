@@ -27,9 +27,9 @@ import torch
 
 from gaia_cli import console
 from gaia_cli.errors import BadInput
+from gaia_cli.pathfilter.report import PAPER_TABLE3
 
 MIN_PER_BUCKET = 5  # the 80/20 split keeps at least one held-out and four training paths in a bucket
-PAPER_TABLE3 = {"accuracy": 0.89, "precision": 0.79, "recall": 0.212}  # with pre-training, weakest 25%
 
 
 def pair_loss(scores: torch.Tensor, losses: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
@@ -68,7 +68,7 @@ class FitResult:
 
 
 def fit_filter(model: torch.nn.Module, tokens: np.ndarray, buckets: np.ndarray, losses: np.ndarray,
-               train: np.ndarray, val: np.ndarray, epochs: int, seed: int, lr: float = 1e-3,
+               train: np.ndarray, val: np.ndarray, epochs: int, seed: int, lr: float = 2e-3,
                batch_size: int = 32) -> FitResult:
     """Train `model` on the pairs of `train`, keep the epoch of lowest pair loss on `val`."""
     torch.manual_seed(seed)
@@ -202,21 +202,3 @@ def report(filter_scores: np.ndarray, flops: np.ndarray, onehot: np.ndarray, los
     }
     return {"path_ratio": ratio, "held_out": len(val), "trained_on": len(train), "methods": rows,
             "paper_table3": PAPER_TABLE3}
-
-
-def report_lines(rep: dict[str, Any]) -> list[str]:
-    """The report as a small table (for stderr and `inspect`)."""
-    def f(x):
-        return "   -  " if x is None else f"{x:6.3f}"
-
-    r = rep["path_ratio"]
-    lines = [f"held-out {rep['held_out']} paths; weakest {r:.0%} per bucket; tau-b within buckets",
-             f"{'method':<12}{'tau-b':>8}{'accuracy':>10}{'precision':>11}{'recall':>8}"]
-    for name, row in rep["methods"].items():
-        w = row["weakest"]
-        lines.append(f"{name:<12}{f(row['kendall_tau_b']['mean']):>8}{f(w['accuracy']):>10}{f(w['precision']):>11}"
-                     f"{f(w['recall']):>8}")
-    p = rep["paper_table3"]
-    lines.append(f"{'DetOFA T3':<12}{'   -  ':>8}{f(p['accuracy']):>10}{f(p['precision']):>11}{f(p['recall']):>8}"
-                 "   (paper, weakest 25%, with pre-training)")
-    return lines

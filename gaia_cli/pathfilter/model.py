@@ -16,12 +16,12 @@ from torch import nn
 from gaia_cli.pathfilter.tokens import Tokenizer, sinusoid
 
 ARCHITECTURE = {"dim": 128, "bucket_dim": 32, "layers": 3, "heads": 4, "feedforward": 128, "fc": 128,
-                "dropout": 0.1}
+                "dropout": 0.0}
 
 
 class PathFilter(nn.Module):
     def __init__(self, vocab: int, buckets: int, layer_index, block_index, dim: int = 128, bucket_dim: int = 32,
-                 layers: int = 3, heads: int = 4, feedforward: int = 128, fc: int = 128, dropout: float = 0.1):
+                 layers: int = 3, heads: int = 4, feedforward: int = 128, fc: int = 128, dropout: float = 0.0):
         super().__init__()
         self.tokens = nn.Embedding(vocab, dim - bucket_dim)
         self.bucket = nn.Embedding(buckets, bucket_dim)

@@ -8,7 +8,7 @@ coordinate set to its value), and the scores of those modified paths that fall i
 - `flops`: in each bucket, `op_ratio` of the operations that occur there, drawn uniformly at random;
 - `flops-score-bucket`: in each bucket, its worst-scoring `op_ratio`;
 - `flops-score-all`: the worst `op_ratio_all` by their score over all buckets, removed from every bucket; then
-  in each bucket the worst `op_ratio_bucket` of those left.
+  in each bucket the worst `op_ratio_bucket` of those left, scored again on paths without the removed ones.
 
 A removal that would take a coordinate's last choice in a bucket, or leave none of the bucket's sampled
 paths, is skipped (the next candidate is taken). Path pruning: each bucket's threshold is the `path_ratio`
@@ -36,6 +36,10 @@ def operations(space: SearchSpace) -> list[Op]:
            [("width", j, w) for j, c in enumerate(space.width) for w in c]
 
 
+def _ops_of(arch: Arch) -> list[Op]:
+    return [("depth", i, d) for i, d in enumerate(arch.depth)] + [("width", j, w) for j, w in enumerate(arch.width)]
+
+
 def with_op(arch: Arch, op: Op) -> Arch:
     kind, pos, value = op
     if kind == "depth":
@@ -43,13 +47,20 @@ def with_op(arch: Arch, op: Op) -> Arch:
     return Arch(arch.depth, arch.width[:pos] + (value,) + arch.width[pos + 1:], arch.scale)
 
 
-def operation_scores(scorer, space: SearchSpace, samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def operation_scores(scorer, space: SearchSpace, samples: int, rng: np.random.Generator,
+                     allowed=None) -> tuple[np.ndarray, np.ndarray]:
     """([buckets, ops] mean score of the op's modified paths in each bucket (nan: none fell there),
-    [ops] mean over all of them)."""
+    [ops] mean over all of them). `allowed(arch)` restricts the paths drawn (to what pruning left)."""
     from gaia_cli.space.sampling import sample
 
     ops = operations(space)
-    base = [sample(space, "uniform", rng) for _ in range(samples)]
+    base: list[Arch] = []
+    for _ in range(100 * samples):
+        if len(base) >= samples:
+            break
+        arch = sample(space, "uniform", rng)
+        if allowed is None or allowed(arch):
+            base.append(arch)
     archs = [with_op(a, op) for op in ops for a in base]
     buckets = scorer.bucket(archs)
     scores = scorer.score(archs, buckets).reshape(len(ops), samples)
@@ -124,6 +135,10 @@ def prune(scorer, space: SearchSpace, strategy: str, op_ratio: float = 0.1, op_r
         for b in range(scorer.buckets):
             if pool[b]:
                 removal.remove_worst(b, worst, len(worst))
+        # the operations left are scored again on paths without the removed ones
+        gone = {op for op in worst if all(removal.removed(b, op) for b in range(scorer.buckets) if pool[b])}
+        per, _ = operation_scores(scorer, space, samples, rng,
+                                  lambda a: not any(op in gone for op in _ops_of(a)))
         for b in range(scorer.buckets):
             left = [k for k in range(len(ops)) if not np.isnan(per[b, k]) and not removal.removed(b, ops[k])]
             order = [ops[k] for k in sorted(left, key=lambda k: (per[b, k], k))]

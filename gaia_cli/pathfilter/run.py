@@ -136,6 +136,7 @@ def fit_pathfilter(r: FitRequest) -> dict[str, Any] | None:
     from gaia_cli.pathfilter.filterfile import Scorer, load_filter, save_filter
     from gaia_cli.pathfilter.journal import read_measurements
     from gaia_cli.pathfilter.model import PathFilter
+    from gaia_cli.pathfilter.report import report_lines
     from gaia_cli.pathfilter.tokens import Tokenizer
     from gaia_cli.space.arch import read_space
 
@@ -178,7 +179,7 @@ def fit_pathfilter(r: FitRequest) -> dict[str, Any] | None:
     scores = scorer.score_tokens(tokens, buckets)
     rep = fit.report(scores.astype(np.float64), flops, tokenizer.one_hot(archs), losses, buckets, train, val,
                      r.path_ratio, r.epochs, r.seed)
-    for line in fit.report_lines(rep):
+    for line in report_lines(rep):
         console.info(line)
     held = set(val.tolist())
     table = [{"arch": a.as_dict(), "loss": float(row["loss"]), "ap": row["ap"], "gflops": float(f), "bucket": int(b),

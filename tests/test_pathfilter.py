@@ -84,6 +84,18 @@ def test_bucket_edges_span_the_space_in_equal_widths():
         assert set(bucket_of(gflops(archs, 7, space.detector), edges)) == {b}
 
 
+def test_the_batched_flops_are_the_closed_form_of_each_arch():
+    from gaia_cli.space.flops import detector_gflops, detector_gflops_rows
+
+    for name in ("tiny", "ar50to101"):
+        space = preset(name)
+        archs = [s for s in (space.min_arch, space.max_arch, *space.anchors.values())]
+        rows = [(*a.depth, *a.width, a.scale) for a in archs]
+        for classes in (7, 81):
+            expected = [detector_gflops(a, classes, space.detector) for a in archs]
+            assert detector_gflops_rows(rows, classes, space.detector) == pytest.approx(expected, rel=1e-12)
+
+
 # -------------------------------------------------------------------------------------------------- the loss
 
 

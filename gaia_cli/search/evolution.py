@@ -34,7 +34,7 @@ class Settings:
     mutation_ratio: float = 0.5
     mutate_prob: float = 0.1
     scale_mutate_prob: float = 0.5
-    tries: int = 50  # redraws of one child (or initial arch) before giving up on it
+    tries: int = 50  # candidates per child (or initial arch), in all, before its slot is left empty
     seed: int = 0
 
     def check(self) -> None:

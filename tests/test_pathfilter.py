@@ -326,7 +326,7 @@ def test_fit_prune_sample_and_search_chain(tmp_path):
     assert arch["gflops"] <= 0.3
 
 
-def test_fit_pathfilter_measures_a_supernets_paths_and_resumes(tmp_path, toy):
+def test_fit_pathfilter_measures_a_supernets_paths_in_shards_resumes_and_fits_from_the_journals(tmp_path, toy):
     from gaia_cli.nn.detector import Supernet
     from gaia_cli.nn.io import save_detector
 
@@ -334,16 +334,38 @@ def test_fit_pathfilter_measures_a_supernets_paths_and_resumes(tmp_path, toy):
     weights = tmp_path / "supernet.h5"
     torch.manual_seed(0)
     save_detector(weights, Supernet(preset("tiny"), len(classes) + 1), classes)
+    out = tmp_path / "f.h5"
     args = ("fit-pathfilter", "--weights", weights, "--data", toy / "val.json", "--recalibrate-data",
             toy / "train.json", "--recalibrate", "4", "--buckets", "1", "--paths-per-bucket", "5", "--epochs", "2",
-            "--device", "cpu", "-o", tmp_path / "f.h5")
-    proc = gaia_here(*args)
+            "--device", "cpu", "-o", out)
+    for shard in ("1/2", "2/2"):
+        proc = gaia_here(*args, "--shard", shard)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["shard"] == shard and not out.exists()  # measured only
+    journals = [tmp_path / "f.shard-1-of-2.jsonl", tmp_path / "f.shard-2-of-2.jsonl"]
+    lines = [[json.loads(ln) for ln in j.read_text().splitlines()] for j in journals]
+    assert [len(x) - 1 for x in lines] == [3, 2]  # every other planned path, after the header
+    assert all(np.isfinite(r["loss"]) and 0 <= r["ap"] <= 100 for x in lines for r in x[1:])
+    again = gaia_here(*args, "--shard", "1/2")
+    assert again.returncode == 0 and "3 path(s) measured before; 0 to go" in again.stderr
+    proc = gaia_here("fit-pathfilter", "--measurements", journals[0], "--measurements", journals[1], "--space", "tiny",
+                     "--buckets", "1", "--classes", "7", "--epochs", "2", "-o", out)
     assert proc.returncode == 0, proc.stderr
-    journal = [json.loads(ln) for ln in (tmp_path / "f.journal.jsonl").read_text().splitlines()]
-    assert journal[0]["journal"] == "gaia/pathfilter-journal" and len(journal) == 6
-    assert all(np.isfinite(r["loss"]) and 0 <= r["ap"] <= 100 for r in journal[1:])
-    again = gaia_here(*args)
-    assert again.returncode == 0 and "5 path(s) measured before; 0 to go" in again.stderr
+    assert json.loads(gaia_here("inspect", out).stdout)["summary"]["measured"] == 5
+
+
+def test_train_supernet_on_a_pruned_space_redraws_what_it_does_not_allow(tmp_path, toy):
+    space = preset("tiny")
+    filt = _random_filter(space, tmp_path / "f.h5")
+    pruned = tmp_path / "pruned.json"
+    assert gaia_here("prune", "--space", "tiny", "--pathfilter", filt, "--strategy", "flops-score-bucket",
+                     "--op-ratio", "0.2", "--path-ratio", "0.5", "--samples", "30", "-o", pruned).returncode == 0
+    proc = gaia_here("train-supernet", "--data", toy / "train.json", "--space", pruned, "--epochs", "1",
+                     "--batch-size", "4", "--workers", "0", "--log-every", "3", "--device", "cpu",
+                     "-o", tmp_path / "s.h5")
+    assert proc.returncode == 0, proc.stderr
+    counts = [ln for ln in proc.stderr.splitlines() if ln.startswith("pruned space:")]
+    assert counts and "paths drawn" in counts[-1] and "for a score below threshold" in counts[-1]
 
 
 def test_bad_inputs_are_one_line_and_exit_2(tmp_path):

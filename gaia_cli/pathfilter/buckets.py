@@ -67,11 +67,11 @@ def sample_per_bucket(space: SearchSpace, edges: list[float], classes: int, per_
             out.append([pool[i] for i in sorted(pick)])
         return out
     found: list[dict[Arch, None]] = [{} for _ in range(n)]
-    for _ in range(max_draws):
+    for _ in range(0, max_draws, 4096):  # drawn and bucketed 4,096 at a time
         if all(len(f) >= per_bucket for f in found):
             break
-        arch = sample(space, "uniform", rng)
-        b = int(bucket_of(gflops([arch], classes, space.detector)[0], edges))
-        if len(found[b]) < per_bucket and (allowed is None or allowed(arch, b)):
-            found[b][arch] = None
+        archs = [sample(space, "uniform", rng) for _ in range(4096)]
+        for arch, b in zip(archs, bucket_of(gflops(archs, classes, space.detector), edges).tolist()):
+            if len(found[b]) < per_bucket and (allowed is None or allowed(arch, b)):
+                found[b][arch] = None
     return [list(f) for f in found]

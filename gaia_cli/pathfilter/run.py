@@ -116,13 +116,11 @@ def measure(r: FitRequest) -> tuple[Any, list[dict[str, Any]], list, int, str]:
     console.info(f"measuring {len(todo)} paths of {space.name!r} ({r.paths_per_bucket} per FLOPs bucket, "
                  f"{r.buckets} buckets) on {len(val.images)} images, BN recalibrated on {r.recalibrate}")
     flops = dict(zip(todo, gflops(todo, classes, space.detector)))
-    torch.set_grad_enabled(False)
-    with console.progress("measuring paths", total=len(todo)) as bar:
+    with torch.no_grad(), console.progress("measuring paths", total=len(todo)) as bar:
         for arch in todo:
             measured = meter(arch)
             journal.append({"arch": arch.as_dict(), **measured, "gflops": float(flops[arch])})
             bar.advance()
-    torch.set_grad_enabled(True)
     rows = [{"arch": Arch.from_dict(rec["arch"]), "loss": rec["loss"], "ap": rec.get("ap")} for rec in journal.records]
     return space, rows, refs, classes, str(path)
 

@@ -52,6 +52,21 @@ gaia eval --weights "$out/supernet.manifest" --arch "$out/path.json" --data "$ou
 gaia search --latency 25 --device v100 > "$out/arch.json"
 gaia space flops "$out/arch.json" > "$out/arch.flops.json"
 
+# --- DetOFA's path filter and search-space pruning (fit-pathfilter, prune) ----------------------------------
+# 9a. Measure 5 paths in each of 3 FLOPs buckets of the supernet (BN recalibrated; validation loss and AP),
+#     fit the path filter on 80% of them and judge it on the rest beside FLOPs, MLP and random baselines
+#     (a toy size: the benchmark measures 200); prune the tiny space by it; sample the pruned space with
+#     each path's bucket and score; search by the filter's score.
+gaia fit-pathfilter --weights "$out/supernet.manifest" --data "$out/toy/val.json" \
+  --recalibrate-data "$out/toy/train.json" --recalibrate 8 --buckets 3 --paths-per-bucket 5 --epochs 10 \
+  -o "$out/filter.h5" > "$out/filter.manifest"
+gaia prune --space tiny --pathfilter "$out/filter.h5" --strategy flops-score-bucket --op-ratio 0.1 \
+  --samples 40 > "$out/pruned.json"
+gaia space sample "$out/pruned.json" -n 5 --rule uniform --pathfilter "$out/filter.h5" > "$out/pruned.samples.jsonl"
+gaia search --space tiny --flops 0.05 --pathfilter "$out/filter.h5" --population 20 --generations 20 \
+  > "$out/arch.pathfilter.json"
+# --- end of the path filter block ----------------------------------------------------------------------------
+
 # 10. A target task: a second, smaller toy dataset with three of the supernet's shapes and one it has never
 #     seen (diamond).
 gaia toy-data "$out/target" --images 32 --size 128 --seed 1 --classes circle,square,triangle,diamond \
@@ -103,6 +118,14 @@ fev = load("finetune.eval.json")
 with h5py.File(out / "model.h5", "r") as f:  # the surgery report is in the model's metadata
     surgery = json.loads(f["meta/surgery"][()])
 how = {h: [s["category"] for s in surgery if s["how"] == h] for h in ("kept", "borrowed", "new")}
+def pathfilter_row():
+    with h5py.File(out / "filter.h5", "r") as f:
+        rep = json.loads(f["meta/report"][()])["methods"]
+    pruned = load("pruned.json")["pruning"]
+    removed = sum(len(s) for b in pruned["buckets"] for part in b["removed"].values() for s in part)
+    tau = lambda m: "-" if rep[m]["kendall_tau_b"]["mean"] is None else f"{rep[m]['kendall_tau_b']['mean']:.2f}"
+    return (f"held-out tau-b {tau('pathfilter')} (FLOPs {tau('flops')}, MLP {tau('mlp')}); "
+            f"prune removed {removed} operations over {len(pruned['buckets'])} buckets")
 rows = [
     ("toy/", dataset("toy.summary.json")),
     ("labels.json", f"{len(labels['categories'])} unified categories; toy: {merged} merged, {len(toy['categories']) - merged} new"),
@@ -111,6 +134,7 @@ rows = [
     ("arch.json, arch.flops.json", f"{arch['space']} {arch['depth']} @{arch['scale']}: {arch['latency_ms']:.1f} ms on {arch['device']}, {flops['detector']['gflops']:.1f} GFLOPs"),
     ("target/", dataset("target.summary.json")),
     ("model.h5, finetune.eval.json", f"AP {fev['AP']:.1f}, AP50 {fev['AP50']:.1f}; surgery: " + ", ".join(f"{len(v)} {k}" + (f" ({', '.join(v)})" if v else "") for k, v in how.items())),
+    ("filter.h5, pruned.json", pathfilter_row()),
     ("predictions.json, predict.png", f"{len(load('predictions.json'))} detections drawn on {len(list((out / 'drawn').glob('*.png')))} val images"),
 ]
 width = max(len(f) for f, _ in rows)

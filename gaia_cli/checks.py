@@ -135,12 +135,21 @@ OPTIONS: dict[str, Range] = {
     # unify-labels
     "--threshold": Range(0, 1, low_open=True),
     "--margin": Range(0, 1, high_open=True),
+    # fit-pathfilter, prune
+    "--paths-per-bucket": AT_LEAST_1,
+    "--buckets": Range(1, 100),
+    "--path-ratio": Range(0, 1, high_open=True),  # 0: no path pruning
+    "--op-ratio": Range(0, 1, high_open=True),
+    "--op-ratio-all": Range(0, 1, high_open=True),
+    "--op-ratio-bucket": Range(0, 1, high_open=True),
+    "--samples": AT_LEAST_1,
     # numbers inside text options
     "--pareto": POSITIVE,  # each latency budget
 }
 COMMAND_OPTIONS: dict[str, dict[str, Range]] = {
     "toy-data": {"--size": Range(32, 4096)},
     "pretrain": {"--size": Range(1, MAX_PIXELS)},  # the montage template checks what fits
+    "fit-pathfilter": {"--path-ratio": Range(0, 1, low_open=True, high_open=True)},  # the weakest judged
 }
 
 # fields of files: an arch's (and a space's choices of) blocks per stage, channels and input side

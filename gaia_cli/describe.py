@@ -67,6 +67,14 @@ def describe_h5(path: Path) -> dict[str, Any]:
         if art.kind == "gaia/montage-samples":
             summary = {"summary": {**meta.get("counts", {}), "classes": meta.get("classes"),
                                    "options": meta.get("options")}}
+        elif art.kind == "gaia/pathfilter":
+            from gaia_cli.pathfilter.report import report_lines
+
+            rep = meta.get("report") or {}
+            summary = {"summary": {"edges": (meta.get("filter") or {}).get("edges"),
+                                   "measured": len(meta.get("measurements") or []),
+                                   "training": {k: v for k, v in (meta.get("training") or {}).items() if k != "history"},
+                                   "report": rep, "table": report_lines(rep) if rep else []}}
         elif art.kind == "gaia/weights":
             summary = {"summary": {"role": meta.get("role"), "classes": len(meta.get("classes") or [])}}
         return {

@@ -13,7 +13,7 @@ from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 
 @command(
     "search",
-    inputs=("device", "space", "weights", "data", "recalibrate_data"), datasets=("data", "recalibrate_data"),
+    inputs=("device", "space", "weights", "data", "recalibrate_data", "pathfilter"), datasets=("data", "recalibrate_data"),
     outputs=("output",),
     epilog=(
         "Examples:\n\n"
@@ -32,6 +32,7 @@ def search(
     data: Annotated[Optional[str], typer.Option("--data", help="Validation set for --weights.")] = None,
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Images to recalibrate each path's BN with (--weights).")] = 200,
     recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images for --recalibrate (default: --data's).")] = None,
+    pathfilter: Annotated[Optional[str], typer.Option("--pathfilter", help="Score paths by this path filter (from fit-pathfilter; DetOFA 3.3), named 'pathfilter' in the output.")] = None,
     compute_device: Annotated[str, typer.Option("--compute-device", help="Where --weights paths are evaluated (auto, cpu, cuda).")] = "auto",
     classes: Annotated[int, typer.Option("--classes", help="Classes, background included, for FLOPs (a supernet gives its own).")] = 81,
     pareto: Annotated[Optional[str], typer.Option("--pareto", help="One arch per latency budget, e.g. 16,20,25,30,40,53 (a gaia/arch-set).")] = None,
@@ -49,8 +50,9 @@ def search(
 ) -> None:
     """Search a space for the best arch under a budget; print it as a gaia/arch.
 
-    The objective is the supernet's measured AP (--weights, --data) or, without a supernet, a proxy that the
-    output names: "flops-proxy", the largest FLOPs under the budget. Evolution with once-for-all's defaults
+    The objective is the supernet's measured AP (--weights, --data), a path filter's score (--pathfilter,
+    named "pathfilter") or, without either, a proxy that the output names: "flops-proxy", the largest FLOPs
+    under the budget. Evolution with once-for-all's defaults
     (population 100, 500 generations, parents 25%, mutants 50%, gene mutation 0.1, scale mutation 0.5).
     """
     from gaia_cli.search.evolution import Settings
@@ -58,5 +60,5 @@ def search(
 
     settings = Settings(population, generations, parent_ratio, mutation_ratio, mutate_prob, scale_mutate_prob, seed=seed)
     result = run(SearchRequest(space, latency, device, flops, weights, data, recalibrate, recalibrate_data,
-                               compute_device, classes, pareto, top, settings))
+                               compute_device, classes, pareto, top, settings, pathfilter))
     console.emit_json(result, output)

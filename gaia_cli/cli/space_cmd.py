@@ -35,6 +35,10 @@ def show(
 
     s = read_space(space)
     console.info(f"space {s.name}: {s.size():,} archs")
+    if s.pruning is not None:
+        from gaia_cli.pathfilter.pruned import describe
+
+        console.info(describe(s))
     console.emit_json(json_artifact("gaia/space", s.to_payload()), output)
 
 
@@ -80,17 +84,32 @@ def sample_archs(
     n: Annotated[int, typer.Option("-n", help="How many archs.")] = 1,
     rule: Annotated[str, typer.Option("--rule", help="uniform, max, min, anchor, max-depth, min-depth, max-width, min-width, max-scale, min-scale; a comma list or 'gaia' cycles them.")] = "uniform",
     every: Annotated[bool, typer.Option("--all", help="Enumerate every arch of the space instead.")] = False,
+    pathfilter: Annotated[Optional[str], typer.Option("--pathfilter", help="Add each arch's FLOPs bucket and score by this path filter (from fit-pathfilter).")] = None,
     seed: Seed = 0,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
-    """Print archs of a space as JSON lines (one gaia/arch artifact a line)."""
+    """Print archs of a space as JSON lines (one gaia/arch artifact a line).
+
+    A pruned space (from prune) yields only the paths it allows: a drawn path that it does not is redrawn
+    uniformly, as train-supernet draws them (--all still lists every arch of its choices).
+    """
     from gaia_cli.artifacts import json_artifact
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import PathSampler
 
     s = read_space(space)
     sampler = PathSampler(s, rule, seed)
+    if s.pruning is not None:
+        from gaia_cli.pathfilter.accept import accepting
+
+        sampler = accepting(sampler, log_every=0)
     archs = s.enumerate() if every else (sampler.next() for _ in range(n))
+    if pathfilter is not None:
+        from gaia_cli.pathfilter.filterfile import scored_lines
+
+        for line in scored_lines(archs, s, pathfilter):
+            console.emit_line(json_artifact("gaia/arch", line))
+        return
     for a in archs:
         console.emit_line(json_artifact("gaia/arch", {**a.as_dict(), "space": s.name}))

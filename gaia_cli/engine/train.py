@@ -31,6 +31,7 @@ from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
 from gaia_cli.engine.schedule import Phase, describe, effective_warmup, learning_rate, schedule_line
 from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.interrupts import StopRequested
+from gaia_cli.pathfilter.accept import accepting
 from gaia_cli.space.arch import SearchSpace
 from gaia_cli.space.sampling import PathSampler
 
@@ -194,6 +195,8 @@ class Trainer:
         self.position = Position()
         self.samplers = [PathSampler(space, options.rules, seed=options.seed * 1000 + i) for i, (_, space) in
                          enumerate(phases)]
+        # a pruned space (gaia prune) redraws the paths it does not allow (DetOFA Algorithm 1, lines 11-14)
+        self.samplers = [accepting(s, options.log_every) for s in self.samplers]
         self.log: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.seconds = 0.0

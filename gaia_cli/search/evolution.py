@@ -5,7 +5,9 @@ A population of archs that meet the budget; each generation keeps the best `pare
 fills the population with mutants (each depth and width gene redrawn with probability `mutate_prob`, the
 scale with `scale_mutate_prob`) and crossovers (each gene from one of two parents). A child that breaks the
 budget, or that the population already holds, is redrawn, a bounded number of times: duplicates would let
-the population collapse onto one arch. Costs and scores are cached per arch. Deterministic for a seed.
+the population collapse onto one arch. Children are made in batches (numpy arrays of genes), costs and
+scores are cached per arch, and a batch objective (a path filter) scores a generation at once.
+Deterministic for a seed.
 
 The objective is named in the output: a measured one (`supernet-ap`, the supernet path's COCO AP after BN
 recalibration) or a proxy (`flops-proxy`, the largest FLOPs under the budget), never one posing as the other.
@@ -14,8 +16,9 @@ recalibration) or a proxy (`flops-proxy`, the largest FLOPs under the budget), n
 from __future__ import annotations
 
 import dataclasses
-import random
 from typing import Callable
+
+import numpy as np
 
 from gaia_cli import console
 from gaia_cli.errors import BadInput
@@ -31,7 +34,7 @@ class Settings:
     mutation_ratio: float = 0.5
     mutate_prob: float = 0.1
     scale_mutate_prob: float = 0.5
-    tries: int = 50  # redraws of one child (or initial arch) before giving up on it
+    tries: int = 50  # candidates per child (or initial arch), in all, before its slot is left empty
     seed: int = 0
 
     def check(self) -> None:
@@ -68,6 +71,24 @@ class Budget:
             self._cache[arch] = (latency, detector_gflops(arch, self.classes, self.detector))
         return self._cache[arch]
 
+    def meets_rows(self, rows: np.ndarray) -> np.ndarray:
+        """`meets` of many archs at once, as gene rows [N, 10] (4 depths, 5 widths, the scale): the FLOPs in
+        one vectorised closed form, a linear profile's latency from them; a lookup-table profile per arch."""
+        from gaia_cli.space.flops import detector_gflops_rows
+
+        self.evaluations += len(rows)
+        ok = np.ones(len(rows), dtype=bool)
+        if self.gflops is not None:
+            ok &= detector_gflops_rows(rows, self.classes, self.detector) <= self.gflops
+        if self.latency_ms is not None:
+            p = self.profile
+            if p.method == "linear":
+                latency = p.coefficients["detector_gmacs"] * detector_gflops_rows(rows, p.classes, p.detector) + p.intercept
+            else:
+                latency = np.array([p.predict(Arch(r[:4], r[4:9], r[9])) for r in rows.tolist()])
+            ok &= latency <= self.latency_ms
+        return ok
+
     def meets(self, arch: Arch) -> bool:
         self.evaluations += 1
         latency, gflops = self.costs(arch)
@@ -79,78 +100,118 @@ class Budget:
         return ", ".join(parts)
 
 
+Row = tuple[int, ...]  # an arch's genes: 4 depths, 5 widths, the scale
+
+
 class Evolution:
-    def __init__(self, space: SearchSpace, budget: Budget, objective: Callable[[Arch], float], settings: Settings):
+    """The search loop. Internally an arch is its row of genes (a plain tuple: hashing it is far cheaper than
+    hashing an `Arch`); children are made in batches, a generation's mutants (or crossovers) as one numpy
+    array, each round redrawing only the slots still empty (at most `tries` candidates a slot in all); the
+    score is cached per row, the budget checked for a whole batch at once, and an `Arch` is built once per distinct row."""
+
+    BATCH = 64  # candidates made and checked together
+
+    def __init__(self, space: SearchSpace, budget: Budget, objective: Callable[[Arch], float], settings: Settings,
+                 batch_objective: Callable[[list[Arch]], list[float]] | None = None):
         settings.check()
         self.space, self.budget, self.objective, self.s = space, budget, objective, settings
-        self.rng = random.Random(settings.seed)  # single draws: far cheaper than numpy's per call
-        self.scores: dict[Arch, float] = {}
+        self.batch_objective = batch_objective  # scores many archs in one call (a path filter's batches)
+        self.rng = np.random.default_rng(settings.seed)
+        self._scores: dict[Row, float] = {}
+        self._archs: dict[Row, Arch] = {}
+        choices = [c for c in (*space.depth, *space.width, space.scale)]
+        self._lengths = np.array([len(c) for c in choices])
+        self._table = np.array([c + [c[-1]] * (max(self._lengths) - len(c)) for c in choices], dtype=np.int64)
+        self._columns = np.arange(len(choices))
+        self._mutate_probs = np.array([settings.mutate_prob] * 9 + [settings.scale_mutate_prob])
 
-    def score(self, arch: Arch) -> float:
-        if arch not in self.scores:
-            self.scores[arch] = float(self.objective(arch))
-        return self.scores[arch]
+    # ------------------------------------------------------------------------------------------ rows
 
-    def _draw(self, make: Callable[[], Arch], taken: set[Arch]) -> Arch | None:
-        for _ in range(self.s.tries):
-            arch = make()
-            if arch not in taken and self.budget.meets(arch):
-                return arch
-        return None
+    @staticmethod
+    def _row(arch: Arch) -> Row:
+        return (*arch.depth, *arch.width, arch.scale)
 
-    def _uniform(self) -> Arch:
-        c = self.rng.choice
-        return Arch(tuple(c(x) for x in self.space.depth), tuple(c(x) for x in self.space.width), c(self.space.scale))
+    def _arch(self, row: Row) -> Arch:
+        arch = self._archs.get(row)
+        if arch is None:
+            arch = self._archs[row] = Arch(row[:4], row[4:9], row[9])
+        return arch
 
-    def _mutate(self, parent: Arch) -> Arch:
-        rng, space = self.rng, self.space
-        depth = [rng.choice(c) if rng.random() < self.s.mutate_prob else d for d, c in zip(parent.depth, space.depth)]
-        width = [rng.choice(c) if rng.random() < self.s.mutate_prob else w for w, c in zip(parent.width, space.width)]
-        scale = rng.choice(space.scale) if rng.random() < self.s.scale_mutate_prob else parent.scale
-        return Arch(tuple(depth), tuple(width), scale)
+    def _score_rows(self, rows: list[Row]) -> None:
+        missing = [r for r in dict.fromkeys(rows) if r not in self._scores]
+        if not missing:
+            return
+        archs = [self._arch(r) for r in missing]
+        values = self.batch_objective(archs) if self.batch_objective else [self.objective(a) for a in archs]
+        self._scores.update(zip(missing, map(float, values)))
 
-    def _cross(self, a: Arch, b: Arch) -> Arch:
-        pick = lambda x, y: x if self.rng.random() < 0.5 else y  # noqa: E731
-        return Arch(tuple(pick(x, y) for x, y in zip(a.depth, b.depth)),
-                    tuple(pick(x, y) for x, y in zip(a.width, b.width)), pick(a.scale, b.scale))
+    @property
+    def scores(self) -> dict[Arch, float]:
+        return {self._arch(r): v for r, v in self._scores.items()}
+
+    # -------------------------------------------------------------------------------------- children
+
+    def _fill(self, make: Callable[[int], np.ndarray], count: int, taken: set[Row]) -> list[Row]:
+        """Up to `count` new rows that meet the budget and are not taken, from batches of `make(k)` rows."""
+        found: list[Row] = []
+        left = self.s.tries * count  # candidates allowed in all: `tries` a slot
+        while len(found) < count and left > 0:
+            # a batch of at least BATCH: a vectorised check costs about as much for 64 rows as for 1
+            rows = make(min(left, max(count - len(found), self.BATCH)))
+            left -= len(rows)
+            for row, ok in zip(map(tuple, rows.tolist()), self.budget.meets_rows(rows).tolist()):
+                if ok and row not in taken:
+                    found.append(row)
+                    taken.add(row)
+                    if len(found) == count:
+                        break
+        return found
+
+    def _uniforms(self, k: int) -> np.ndarray:
+        picks = (self.rng.random((k, len(self._lengths))) * self._lengths).astype(np.int64)
+        return self._table[self._columns, picks]
+
+    def _mutants(self, parents: np.ndarray, k: int) -> np.ndarray:
+        rows = parents[self.rng.integers(len(parents), size=k)]
+        redraw = self.rng.random(rows.shape) < self._mutate_probs
+        fresh = self._uniforms(k)
+        return np.where(redraw, fresh, rows)
+
+    def _crosses(self, parents: np.ndarray, k: int) -> np.ndarray:
+        a = parents[self.rng.integers(len(parents), size=k)]
+        b = parents[self.rng.integers(len(parents), size=k)]
+        return np.where(self.rng.random(a.shape) < 0.5, a, b)
 
     def initial(self) -> list[Arch]:
+        return [self._arch(r) for r in self._initial()]
+
+    def _initial(self) -> list[Row]:
         cheapest = self.space.min_arch
         if not self.budget.meets(cheapest):
             raise BadInput(f"no arch of space {self.space.name!r} meets the budget: its cheapest, {cheapest}, "
                            f"needs {self.budget.describe(cheapest)}")
-        population: list[Arch] = []
-        taken: set[Arch] = set()
-        for _ in range(self.s.population):
-            arch = self._draw(self._uniform, taken)
-            if arch is None:
-                break
-            population.append(arch)
-            taken.add(arch)
-        if not population:
-            population = [cheapest]  # uniform draws kept missing a tight budget; the cheapest meets it
-        return population
+        population = self._fill(self._uniforms, self.s.population, set())
+        # uniform draws kept missing a tight budget: the cheapest meets it
+        return population or [self._row(cheapest)]
 
     def run(self) -> list[tuple[float, Arch]]:
         """All archs scored, best first."""
         s = self.s
-        population = self.initial()
+        population = self._initial()
         n_parents = max(1, int(round(s.population * s.parent_ratio)))
-        n_mutants = int(round(s.population * s.mutation_ratio))
+        n_children = s.population - n_parents
+        n_mutants = min(int(round(s.population * s.mutation_ratio)), max(n_children, 0))
+        scores = self._scores
         with console.progress("evolving", total=s.generations) as bar:
             for _ in range(s.generations):
-                parents = sorted(population, key=lambda a: (-self.score(a), str(a)))[:n_parents]
-                population, taken = list(parents), set(parents)
-                for i in range(s.population - len(parents)):
-                    if i < n_mutants:
-                        make = lambda: self._mutate(self.rng.choice(parents))  # noqa: E731
-                    else:
-                        make = lambda: self._cross(self.rng.choice(parents), self.rng.choice(parents))  # noqa: E731
-                    child = self._draw(make, taken)
-                    if child is not None:
-                        population.append(child)
-                        taken.add(child)
+                self._score_rows(population)
+                parents = sorted(population, key=lambda r: (-scores[r], r))[:n_parents]
+                genes = np.array(parents, dtype=np.int64)
+                taken = set(parents)
+                mutants = self._fill(lambda k: self._mutants(genes, k), n_mutants, taken)
+                crosses = self._fill(lambda k: self._crosses(genes, k), n_children - n_mutants, taken)
+                population = parents + mutants + crosses
                 bar.advance()
-        for arch in population:
-            self.score(arch)
-        return sorted(((v, a) for a, v in self.scores.items()), key=lambda t: (-t[0], str(t[1])))
+        self._score_rows(population)
+        ranked = sorted(scores.items(), key=lambda t: (-t[1], t[0]))
+        return [(v, self._arch(r)) for r, v in ranked]

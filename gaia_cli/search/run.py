@@ -26,6 +26,7 @@ class SearchRequest:
     pareto: str | None = None
     top: int = 1
     settings: Settings = dataclasses.field(default_factory=Settings)
+    pathfilter: str | None = None  # score paths by a path filter (DetOFA 3.3) instead
 
 
 def supernet_objective(r: SearchRequest, space) -> tuple[str, Callable[[Arch], float], int]:
@@ -79,7 +80,18 @@ def run(r: SearchRequest) -> dict[str, Any]:
     budgets = [r.latency] if r.pareto is None else _parse_pareto(r.pareto)
     if r.pareto is not None and profile is None:
         raise BadInput("--pareto lists latency budgets: give --device PROFILE")
-    if r.weights:
+    batch = None
+    if r.weights and r.pathfilter:
+        raise BadInput("give --weights (measured AP) or --pathfilter (its score), not both")
+    if r.pathfilter:
+        from gaia_cli.pathfilter.filterfile import load_filter
+
+        scorer = load_filter(r.pathfilter)
+        scorer.check_space(space, r.pathfilter)
+        name, classes = "pathfilter", r.classes
+        batch = scorer.score
+        objective = lambda arch: float(scorer.score([arch])[0])  # noqa: E731
+    elif r.weights:
         name, objective, classes = supernet_objective(r, space)
     else:
         name, classes = "flops-proxy", r.classes
@@ -88,7 +100,7 @@ def run(r: SearchRequest) -> dict[str, Any]:
     for latency in budgets:
         budget = Budget(latency, profile, r.flops, classes, space.detector)
         score = objective or (lambda arch, b=budget: b.costs(arch)[1])
-        evolution = Evolution(space, budget, score, dataclasses.replace(r.settings))
+        evolution = Evolution(space, budget, score, dataclasses.replace(r.settings), batch)
         ranked = evolution.run()
         console.info(f"budget {_budget_text(latency, r.flops, profile)}: {budget.evaluations:,} candidates, "
                      f"{len(ranked):,} distinct archs scored")
@@ -98,7 +110,7 @@ def run(r: SearchRequest) -> dict[str, Any]:
                 **arch.as_dict(), "space": space.name,
                 "latency_ms": latency_ms, "device": profile.name if profile else None,
                 "gflops": gflops, "mparams": summary(arch, classes, space.detector)["detector"]["mparams"],
-                "objective": {"name": name, "score": value, "measured": name != "flops-proxy"},
+                "objective": {"name": name, "score": value, "measured": name == "supernet-ap"},
                 "budget": {"latency_ms": latency, "gflops": r.flops},
             })
     settings = {**dataclasses.asdict(r.settings), "classes": classes}

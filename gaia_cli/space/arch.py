@@ -94,6 +94,8 @@ class SearchSpace:
     scale: list[int]
     anchors: dict[str, Arch] = dataclasses.field(default_factory=dict)
     detector: dict[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_DETECTOR))
+    # DetOFA's pruning (`gaia prune`): operations removed per FLOPs bucket, path score thresholds, the filter
+    pruning: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -163,8 +165,9 @@ class SearchSpace:
     # ------------------------------------------------------------------------------------------- payload
 
     def to_payload(self) -> dict[str, Any]:
-        return {"name": self.name, "depth": self.depth, "width": self.width, "scale": self.scale,
-                "anchors": {k: a.as_dict() for k, a in self.anchors.items()}, "detector": self.detector}
+        payload = {"name": self.name, "depth": self.depth, "width": self.width, "scale": self.scale,
+                   "anchors": {k: a.as_dict() for k, a in self.anchors.items()}, "detector": self.detector}
+        return payload if self.pruning is None else {**payload, "pruning": self.pruning}
 
     @classmethod
     def from_payload(cls, data: dict[str, Any], source: str = "space") -> "SearchSpace":
@@ -192,6 +195,11 @@ class SearchSpace:
             if key in FIELDS:
                 for v in value if isinstance(value, list) else [value]:
                     check_field(f"detector {key}", v, source, key)
+        if data.get("pruning") is not None:  # checked here, so a bad one is refused wherever a space is read
+            from gaia_cli.pathfilter.pruned import Pruning
+
+            Pruning.from_payload(data["pruning"], space, source)
+            space.pruning = data["pruning"]
         return space
 
 

@@ -126,3 +126,34 @@ def _total_gmacs(arch: Arch, classes: int, f: int, rep: int, proposals: int, a: 
     macs += sum(side * side for side in levels) * (9 * f * f + f * a + 4 * f * a)  # RPN head
     macs += proposals * (f * 49 * rep + rep * rep + rep * classes + rep * 4 * classes)  # RoI head
     return macs / 1e9
+
+
+def detector_gflops_rows(rows, num_classes: int = 81, detector: dict[str, Any] | None = None):
+    """`detector_gflops` of many archs at once: `rows` is [N, 10] integers (4 depths, 5 widths, the scale);
+    the same closed form on numpy arrays (the search's batches of candidates)."""
+    import numpy as np
+
+    d = {**DEFAULT_DETECTOR, **(detector or {})}
+    f, rep, proposals = d["fpn_channels"], d["box_head_dim"], d["proposals"]
+    a = len(d.get("anchor_ratios", ANCHOR_RATIOS))
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1, 10)
+    depth, width, scale = rows[:, :4], rows[:, 4:9], rows[:, 9]
+    s = (scale - 1) // 2 + 1
+    macs = s * s * 3 * width[:, 0] * 49
+    s = (s - 1) // 2 + 1
+    c_in = width[:, 0]
+    sides = []
+    for stage in range(4):
+        mid, blocks = width[:, stage + 1], depth[:, stage]
+        out = 4 * mid
+        s_out = s if stage == 0 else (s - 1) // 2 + 1
+        macs = macs + s * s * c_in * mid + s_out * s_out * (9 * mid * mid + mid * out + c_in * out)
+        macs = macs + (blocks - 1) * s_out * s_out * (out * mid + 9 * mid * mid + mid * out)
+        sides.append((s_out, out))
+        s, c_in = s_out, out
+    for side, channels in sides:
+        macs = macs + side * side * (channels * f + 9 * f * f)
+    last = (sides[-1][0] - 1) // 2 + 1
+    macs = macs + (sum(side * side for side, _ in sides) + last * last) * (9 * f * f + f * a + 4 * f * a)
+    macs = macs + proposals * (f * 49 * rep + rep * rep + rep * num_classes + rep * 4 * num_classes)
+    return macs / 1e9

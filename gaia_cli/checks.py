@@ -135,6 +135,11 @@ OPTIONS: dict[str, Range] = {
     # unify-labels
     "--threshold": Range(0, 1, low_open=True),
     "--margin": Range(0, 1, high_open=True),
+    # select-data
+    "--k": AT_LEAST_1,
+    "--budget": AT_LEAST_1,
+    "--min-per-category": NOT_NEGATIVE,
+    "--chunk-rows": AT_LEAST_1,
     # numbers inside text options
     "--pareto": POSITIVE,  # each latency budget
 }

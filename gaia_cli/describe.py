@@ -56,6 +56,10 @@ def describe_json_artifact(obj: dict[str, Any], name: str) -> dict[str, Any]:
             "categories": len(obj.get("categories", [])),
             "datasets": {d.get("name"): len(d.get("categories", [])) for d in obj.get("datasets", [])},
         }
+    elif obj["kind"] == "gaia/selection":
+        from gaia_cli.selection.report import selection_summary
+
+        out["summary"] = selection_summary(obj)
     return out
 
 
@@ -67,6 +71,10 @@ def describe_h5(path: Path) -> dict[str, Any]:
         if art.kind == "gaia/montage-samples":
             summary = {"summary": {**meta.get("counts", {}), "classes": meta.get("classes"),
                                    "options": meta.get("options")}}
+        elif art.kind == "gaia/features":
+            from gaia_cli.selection.report import features_summary
+
+            summary = {"summary": features_summary(meta, shapes)}
         elif art.kind == "gaia/weights":
             summary = {"summary": {"role": meta.get("role"), "classes": len(meta.get("classes") or [])}}
         return {

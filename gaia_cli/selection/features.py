@@ -70,16 +70,20 @@ def image_vectors(model, images: list[torch.Tensor], targets: list[dict[str, tor
     `targets` hold `boxes` (x1y1x2y2 pixels of the original image) and `labels` (category ids); the model's
     own transform resizes the images and the boxes alike, as for a proposal at inference.
     """
-    keep = [i for i, t in enumerate(targets) if len(t["boxes"])]
-    out: list[tuple[torch.Tensor, torch.Tensor]] = [(torch.zeros(0, dtype=torch.int64), None)] * len(images)
-    if not keep:
-        return out
-    image_list, scaled = model.transform([images[i] for i in keep], [dict(targets[i]) for i in keep])
-    features = model.backbone(image_list.tensors)
-    fc7 = box_features(features, [t["boxes"] for t in scaled], image_list.image_sizes,
-                       model.roi_heads.box_roi_pool, model.roi_heads.box_head)
-    for i, rows, t in zip(keep, fc7, scaled):
-        out[i] = represent(rows, t["labels"])
+    out: list[tuple[torch.Tensor, torch.Tensor | None]] = [(torch.zeros(0, dtype=torch.int64), None)] * len(images)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, t in enumerate(targets):
+        if len(t["boxes"]):
+            groups.setdefault(tuple(images[i].shape), []).append(i)
+    # images of one size at a time: a batch pads its images to the largest, and the padding would change
+    # a vector with the company its image keeps (a vector is the image's own, whichever process computes it)
+    for keep in groups.values():
+        image_list, scaled = model.transform([images[i] for i in keep], [dict(targets[i]) for i in keep])
+        features = model.backbone(image_list.tensors)
+        fc7 = box_features(features, [t["boxes"] for t in scaled], image_list.image_sizes,
+                           model.roi_heads.box_roi_pool, model.roi_heads.box_head)
+        for i, rows, t in zip(keep, fc7, scaled):
+            out[i] = represent(rows, t["labels"])
     return out
 
 

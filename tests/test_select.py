@@ -280,3 +280,25 @@ def test_refusals(world, cached, tmp_path):
     args = select_args(world, features)
     args[args.index(f"dim={world / 'dim/train.json'}")] = str(world / "dim/train.json")
     assert_bad_input(gaia_here(*args), "expected NAME=PATH")
+
+
+def test_toy_styles_are_distinct_domains(tmp_path):
+    from PIL import Image
+
+    from gaia_cli.data.toy import STYLES
+
+    listed = gaia_here("toy-data", "--list-styles")
+    assert listed.returncode == 0 and listed.stdout.splitlines() == list(STYLES) and listed.stdout.startswith("dim\n")
+    means = {}
+    for style in STYLES:
+        summary = make_toy_dataset(tmp_path / style, 3, 64, 0, 1, style=style)
+        info = json.loads((tmp_path / style / "train.json").read_text())["info"]
+        assert info.get("style") == (None if style == "dim" else style) and summary.get("style") == info.get("style")
+        pixels = [np.asarray(Image.open(tmp_path / style / f"train/{i:06d}.png").convert("RGB"), dtype=float)
+                  for i in (1, 2, 3)]
+        means[style] = np.mean([p.reshape(-1, 3).mean(0) for p in pixels], axis=0)
+    names = list(STYLES)
+    for i, a in enumerate(names):  # every two styles differ in their colours as a whole
+        for b in names[i + 1:]:
+            assert np.abs(means[a] - means[b]).max() > 20, (a, b, means[a], means[b])
+    assert_bad_input(gaia_here("toy-data", tmp_path / "x", "--style", "sepia"), "--style 'sepia'", "dim, paper")

@@ -302,3 +302,30 @@ def test_toy_styles_are_distinct_domains(tmp_path):
         for b in names[i + 1:]:
             assert np.abs(means[a] - means[b]).max() > 20, (a, b, means[a], means[b])
     assert_bad_input(gaia_here("toy-data", tmp_path / "x", "--style", "sepia"), "--style 'sepia'", "dim, paper")
+
+
+def test_a_cache_grows_by_the_missing_images_only(tmp_path):
+    from gaia_cli.selection.features import Cache, Identity, update_cache
+
+    identity = Identity({"digest": "m", "weights": "w.h5", "dim": 4, "arch": None}, {"name": "up", "path": "/up.json"},
+                        None, [{"id": 1, "name": "circle"}, {"id": 2, "name": "square"}])
+    asked = []
+
+    def compute(missing):
+        asked.append(list(missing))
+        yield [(i, np.array([1, 2]) if i % 2 else np.array([], dtype=np.int64),
+                np.full((2 if i % 2 else 0, 4), 0.5, np.float16)) for i in missing]
+
+    path = tmp_path / "up.h5"
+    assert update_cache(path, identity, [1, 2], compute)["computed"] == 2
+    with Cache(path, identity) as c:
+        done = set(c.done.tolist())
+        assert done == {1, 2} and c.rows == 2  # image 2 has no box: done, without a row
+    report = update_cache(path, identity, [i for i in (1, 2, 3) if i not in done], compute)
+    assert asked == [[1, 2], [3]] and report == {"path": str(path), "computed": 1, "rows": 4, "images": 3}
+    before = sha256_file(path)
+    assert update_cache(path, identity, [], compute)["computed"] == 0 and sha256_file(path) == before
+    assert len(asked) == 2  # nothing missing: nothing computed, the file left as it is
+    other = Identity({**identity.model, "digest": "n"}, identity.dataset, None, identity.categories)
+    with pytest.raises(BadInput, match="another model"):
+        update_cache(path, other, [4], compute)

@@ -67,7 +67,7 @@ class Targets:
                 local = (cats == c).nonzero().flatten()
                 x = chunk.vectors[local]
             index, t = self.by_category[c]
-            sims = x.to(self.device, torch.float32) @ t.T  # fp16 storage, fp32 accumulation
+            sims = x.to(self.device).to(torch.float32) @ t.T  # moved as stored (fp16), accumulated in fp32
             yield c, local, index, sims
 
 

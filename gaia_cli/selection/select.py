@@ -351,7 +351,7 @@ def select(r: SelectRequest, target: Source, upstream: list[Source], cats: list[
     console.info(f"{r.strategy}: {len(images)} images chosen from "
                  + ", ".join(f"{u.name} {sum(1 for im in images if im['dataset'] == u.name)}" for u in upstream))
     payload = {
-        "strategy": r.strategy, "k": r.k, "budget": count, "min_per_category": r.min_per_category, "seed": r.seed,
+        "strategy": r.strategy, "k": r.k, "budget": None if r.strategy == "top-k" and r.budget is None else count, "min_per_category": r.min_per_category, "seed": r.seed,
         "target": {"path": str(Path(target.coco.source).resolve()), "images": len(target.coco.images),
                    "vectors": targets.count},
         "model": identity, "label_space": label_space,

@@ -216,8 +216,9 @@ def ap(args, work: Path) -> dict:
     from gaia_cli.data.toy import STYLES
 
     cfg = dict(AP["quick" if args.quick else "full"])
-    if args.seeds:
-        cfg["seeds"] = args.seeds
+    for key in ("seeds", "epochs", "ft_epochs", "space", "upstream"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
     styles = list(STYLES)
     target_style = args.target_style
     print(f"ap: upstream {len(styles)} styles x {cfg['upstream']} images of {cfg['size']} px ({CLASSES}); target: "
@@ -309,6 +310,10 @@ def main() -> None:
     parser.add_argument("--loop-targets", type=int, default=3, help="targets the per-target loop is timed on")
     parser.add_argument("--subsample", type=int, default=20000, help="rows checked against brute force")
     parser.add_argument("--seeds", type=int, help="fine-tuning seeds per strategy (ap; default 3)")
+    parser.add_argument("--epochs", type=int, help="supernet epochs (ap; default: the size's)")
+    parser.add_argument("--ft-epochs", type=int, help="fine-tuning epochs (ap; default: the size's)")
+    parser.add_argument("--space", help="search space of the supernet (ap; default: the size's)")
+    parser.add_argument("--upstream", type=int, help="images per upstream style (ap; default: the size's)")
     parser.add_argument("--budget-ap", type=int, default=30, help="images each strategy selects (ap)")
     parser.add_argument("--target-style", default="comic", help="the target's style (ap)")
     parser.add_argument("--device", default="cpu")

@@ -54,9 +54,11 @@ class Targets:
             index = (self.categories == c).nonzero().flatten()
             self.by_category[c] = (index.to(self.device), vectors[index].to(self.device, torch.float32))
 
-    def groups(self, chunk: Chunk):
-        """(category, local rows [m] of the chunk, target indices [q], similarities [m, q] fp32) for each
-        category that the chunk and the targets share."""
+    def groups(self, chunk: Chunk, targets_first: bool = False):
+        """(category, local rows [m] of the chunk, target indices [q], similarities [m, q] fp32, or [q, m]
+        with `targets_first`) for each category that the chunk and the targets share. The layout is the one
+        whose next reduction runs along contiguous memory (top-k along rows, the best target along targets):
+        on a CPU several times faster than the other."""
         cats = chunk.categories.to(torch.int64)
         for c in cats.unique().tolist():
             if c not in self.by_category:
@@ -67,7 +69,8 @@ class Targets:
                 local = (cats == c).nonzero().flatten()
                 x = chunk.vectors[local]
             index, t = self.by_category[c]
-            sims = x.to(self.device).to(torch.float32) @ t.T  # moved as stored (fp16), accumulated in fp32
+            x = x.to(self.device).to(torch.float32)  # moved as stored (fp16), accumulated in fp32
+            sims = t @ x.T if targets_first else x @ t.T
             yield c, local, index, sims
 
 
@@ -85,12 +88,12 @@ def top_k(targets: Targets, chunks: Iterable[Chunk], k: int) -> TopK:
     scores = torch.full((targets.count, k), NEG, device=dev)
     rows = torch.full((targets.count, k), -1, dtype=torch.int64, device=dev)
     for chunk in chunks:
-        for _, local, index, sims in targets.groups(chunk):
-            kk = min(k, sims.shape[0])
-            v, i = sims.topk(kk, dim=0)  # [kk, q]
+        for _, local, index, sims in targets.groups(chunk, targets_first=True):
+            kk = min(k, sims.shape[1])
+            v, i = sims.topk(kk, dim=1)  # [q, kk]
             g = local.to(dev)[i] + chunk.start
-            both_v = torch.cat([scores[index], v.T], dim=1)
-            both_r = torch.cat([rows[index], g.T], dim=1)
+            both_v = torch.cat([scores[index], v], dim=1)
+            both_r = torch.cat([rows[index], g], dim=1)
             best_v, pick = both_v.topk(k, dim=1)
             scores[index] = best_v
             rows[index] = both_r.gather(1, pick)

@@ -182,8 +182,9 @@ def check_identity(art, identity: Identity) -> None:
     """Refuse a cache computed by another model, for another dataset or in another label space."""
     model, dataset, space = art.meta("model"), art.meta("dataset"), art.meta("label_space")
     if not isinstance(model, dict) or model.get("digest") != identity.model["digest"]:
-        what = f"{model.get('weights')}" + (f" path {model.get('arch')}" if model.get("arch") else "") \
-            if isinstance(model, dict) else "an unknown model"
+        what = (f"{model.get('weights')}" + (f" path {model.get('arch')}, BN recalibrated on "
+                                             f"{model.get('recalibrate')} images" if model.get("arch") else "")
+                if isinstance(model, dict) else "an unknown model")
         raise BadInput(f"holds the features of another model ({what}); give another --features folder, "
                        "or remove the file", art.path)
     if not isinstance(dataset, dict) or dataset.get("path") != identity.dataset["path"]:

@@ -141,7 +141,8 @@ def load_model(r: SelectRequest, device: torch.device, recalibration_data):
     static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
     static.to(device).eval()
     if meta["role"] == "supernet" and r.recalibrate:
-        used = recalibrate(static, recalibration_batches(recalibration_data, r.batch_size, r.seed), r.recalibrate)
+        # in one fixed order: the model (and so its caches) is the same whatever --seed the random strategy draws with
+        used = recalibrate(static, recalibration_batches(recalibration_data, r.batch_size, 0), r.recalibrate)
         console.info(f"recalibrated the path's BN statistics on {used} images of {recalibration_data.source}")
     static.eval()
     dim = static.roi_heads.box_head.fc7.out_features

@@ -25,7 +25,7 @@ from gaia_cli.selection.search import Chunk, Targets, best_per_category, brute_f
 from gaia_cli.selection.strategies import Candidate, choose
 from gaia_cli.space.arch import preset
 
-from conftest import assert_bad_input, gaia_here, run_gaia
+from conftest import assert_bad_input, gaia_here
 
 CLASSES = ["circle", "square", "triangle", "ring"]
 MAX_ARCH = json.dumps(preset("tiny").max_arch.as_dict())
@@ -330,3 +330,33 @@ def test_a_cache_grows_by_the_missing_images_only(tmp_path):
     other = Identity({**identity.model, "digest": "n"}, identity.dataset, None, identity.categories)
     with pytest.raises(BadInput, match="another model"):
         update_cache(path, other, [4], compute)
+
+
+def test_random_selection_is_uniform_among_the_targets_categories():
+    from gaia_cli.selection.strategies import candidates
+
+    g = torch.Generator().manual_seed(1)
+    t = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=1)
+    tc = torch.tensor([1, 1, 2, 2])
+    up = torch.nn.functional.normalize(torch.randn(2000, 8, generator=g), dim=1)
+    uc = torch.randint(1, 4, (2000,), generator=g)  # category 3 is not the target's
+    ids = torch.arange(2000)
+    chunks = chunks_of(up, uc, 300, ids)
+    best = brute_force(t, tc, up.half(), uc).max(dim=1).values
+    eligible = (uc != 3).nonzero().flatten()
+    median = best[eligible].median()
+    picks = {}
+    for strategy, seed in (("most-similar", 0), ("random", 0), ("random", 1)):
+        found = candidates(strategy, Targets(t, tc), chunks, 5, 200, seed)
+        for c in found:
+            c.image = (0, c.row)
+        chosen = choose(found, [1, 2], 200, 2)
+        rows = torch.tensor([c.row for c in chosen])
+        assert len(rows) == 200 and len(set(rows.tolist())) == 200 and (uc[rows] != 3).all()
+        picks[(strategy, seed)] = rows
+        for c in chosen:  # each still carries its best similarity and the target vector that gives it
+            assert c.score == pytest.approx(float(best[c.row]), abs=1e-3) and int(tc[c.target]) == int(uc[c.row])
+    assert (best[picks[("most-similar", 0)]] > median).all()
+    for seed in (0, 1):  # about half above the median, as a uniform draw gives
+        assert 0.35 < float((best[picks[("random", seed)]] > median).float().mean()) < 0.65
+    assert set(picks[("random", 0)].tolist()) != set(picks[("random", 1)].tolist())

@@ -33,7 +33,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from gaia_cli import console
 from gaia_cli.errors import BadInput
 
 KIND = "gaia/features"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 
 NEG = float("-inf")
@@ -149,8 +150,6 @@ def image_keys(ids: torch.Tensor, seed: int) -> torch.Tensor:
     it, so ranking by it samples images uniformly without replacement (splitmix64 of id and seed)."""
     mask = (1 << 64) - 1
     x = ids.to(torch.int64).numpy().astype("uint64")
-    import numpy as np
-
     with np.errstate(over="ignore"):
         x = x + np.uint64((0x9E3779B97F4A7C15 * (seed + 1)) & mask)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

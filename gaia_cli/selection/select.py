@@ -23,7 +23,7 @@ from gaia_cli import console
 from gaia_cli.errors import BadInput
 from gaia_cli.selection.extra import KIND
 from gaia_cli.selection.features import Cache, Identity, cache_path, image_vectors, model_digest, update_cache
-from gaia_cli.selection.strategies import STRATEGIES, Candidate, candidates, choose
+from gaia_cli.selection.strategies import STRATEGIES, candidates, choose
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 TARGET = "target"

@@ -163,6 +163,12 @@ class Cache:
             end = min(start + rows, self.rows)
             yield start, self._ids[start:end], self._cats[start:end], self._vecs[start:end]
 
+    def everything(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image ids, category ids, vectors) of every row (for a small dataset: the target)."""
+        if not self.rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
+        return self._ids[()], self._cats[()], self._vecs[()]
+
     def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(image ids, category ids) of the given rows (any order)."""
         if len(rows) == 0:

@@ -259,6 +259,12 @@ def run(r: SelectRequest) -> dict[str, Any] | None:
                            + "; ".join(f"{u.name}: {', '.join(c['name'] for c in u.coco.categories[:4])}"
                                        + (" ..." if len(u.coco.categories) > 4 else "") for u in upstream) + ")",
                            r.target)
+        shared = set().union(*[set(m.values()) for m in maps])
+        present = {target.ids[a["category_id"]] for a in target.coco.annotations
+                   if not a.get("iscrowd") and a["category_id"] in target.ids} & shared
+        if r.budget is not None and r.min_per_category * len(present) > r.budget:  # before any work
+            raise BadInput(f"--budget {r.budget} is less than --min-per-category {r.min_per_category} x "
+                           f"{len(present)} target categories")
     weights_path = resolve_path(r.weights)
     folder = Path(r.features) if r.features else weights_path.with_name(weights_path.name.removesuffix(".h5") + ".features")
     if folder.exists() and not folder.is_dir():
@@ -296,8 +302,8 @@ def select(r: SelectRequest, target: Source, upstream: list[Source], cats: list[
     from gaia_cli.selection.search import Chunk, Targets
 
     with Cache(cache_path(folder, TARGET, target.coco.source)) as tc:
-        t_ids, t_cats = tc._ids[()], tc._cats[()]
-        t_vecs = torch.from_numpy(tc._vecs[()].astype(np.float32))
+        t_ids, t_cats, t_vecs = tc.everything()  # a target is small
+    t_vecs = torch.from_numpy(t_vecs.astype(np.float32))
     if not len(t_ids):
         raise BadInput("has no boxes to compute represent vectors of", r.target)
     shared = set().union(*[set(m.values()) for m in maps])

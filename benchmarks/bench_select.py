@@ -13,11 +13,12 @@ Targets: <= 30 s and <= 2 GB peak for each search at 1,000,000 x 1,000 x 1024 on
 supernet trained on all of them (bench_learning's recipe: train-supernet with its defaults), a target of 10
 images of one style (at least 2 per category) and its val images; then for none / random / top-k /
 most-similar: the share of selected images from the target's style, and the fine-tuned AP on the target's
-val set (finetune --extra-data), mean of --seeds seeds.
+val set (finetune --extra-data), mean of --seeds seeds; and "none, same steps": the target alone for as many
+steps as the rows with selected images take, to tell more data from more steps. Rows are kept in --workdir.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_select.py --parts speed              # the full size
     python benchmarks/bench_select.py --quick                                      # both parts, small
-    python benchmarks/bench_select.py --parts ap --quick --workdir W               # ~15 min on a CPU
+    python benchmarks/bench_select.py --parts ap --quick --workdir W               # ~15-20 min on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def speed(args, work: Path) -> dict:
 # ------------------------------------------------------------------------------------------------------- ap
 
 AP = {"full": {"upstream": 160, "val": 40, "size": 128, "epochs": 16, "space": "small", "ft_epochs": 6, "seeds": 3},
-      "quick": {"upstream": 64, "val": 24, "size": 112, "epochs": 8, "space": "tiny", "ft_epochs": 4, "seeds": 3}}
+      "quick": {"upstream": 64, "val": 24, "size": 112, "epochs": 24, "space": "tiny", "ft_epochs": 8, "seeds": 3}}
 CLASSES = "circle,square,triangle,ring"
 
 
@@ -260,38 +261,58 @@ def ap(args, work: Path) -> dict:
     upstream = [a for s in styles for a in ("--upstream", f"{s}={up / s / 'train.json'}")]
     budget = args.budget_ap
     rows = []
-    for strategy in ("none", "random", "top-k", "most-similar"):
-        scores, shares, counts = [], [], []
-        for seed in range(cfg["seeds"]):
-            extra = []
-            if strategy != "none":
-                sel = work / f"sel-{strategy}-{seed}.json"
-                sel.write_text(gaia("select-data", "--weights", sn, "--arch", arch, "--target", target, *upstream,
-                                    "--strategy", strategy, "--k", 3, "--budget", budget, "--recalibrate", 64,
-                                    "--workers", 0, "--device", args.device, "--seed", seed, "-q"))
-                chosen = json.loads(sel.read_text())["images"]
-                shares.append(sum(im["dataset"] == target_style for im in chosen) / len(chosen))
-                counts.append(len(chosen))
-                extra = ["--extra-data", sel]
-            out = json.loads(gaia("finetune", "--weights", sn, "--arch", arch, "--data", target, "--val",
-                                  pool / "val.json", *extra, "--schedule", "custom", "--epochs", cfg["ft_epochs"],
-                                  "--lr-per-image", 0.0025, "--warmup-iters", 10, "--batch-size", 4,
-                                  "--recalibrate", 64, "--workers", 0, "--device", args.device, "--seed", seed,
-                                  "-q", "-o", work / f"ft-{strategy}-{seed}.h5"))
-            scores.append(out["metrics"]["AP"])
-        row = {"strategy": strategy, "AP": round(float(np.mean(scores)), 1), "AP_per_seed": [round(s, 1) for s in scores],
-               "target_style_share": round(float(np.mean(shares)), 3) if shares else None,
-               "images": round(float(np.mean(counts)), 1) if counts else 0}
+    key = {**cfg, "styles": styles, "target_style": target_style, "budget": budget, "device": args.device}
+    (work / "rows").mkdir(exist_ok=True)
+    # "none, same steps": the target alone for as many steps as the rows with selected images take (an epoch
+    # of them covers 10 + budget images), so that more data is told apart from more steps
+    same_steps = cfg["ft_epochs"] * (10 + budget) // 10
+    for strategy in ("none", "none, same steps", "random", "top-k", "most-similar"):
+        saved = work / "rows" / f"{strategy.replace(', ', '-').replace(' ', '-')}.json"
+        if saved.is_file() and json.loads(saved.read_text())["config"] == key:  # a row this configuration ran
+            row = json.loads(saved.read_text())["row"]
+        else:
+            row = ap_row(args, work, cfg, strategy, sn, arch, target, pool, upstream, budget, target_style, same_steps)
+            saved.write_text(json.dumps({"config": key, "row": row}, indent=1))
         rows.append(row)
         share = "" if row["target_style_share"] is None else f"  {target_style} share {row['target_style_share']:.2f}"
-        print(f"  {strategy:<13} AP {row['AP']:5.1f}  (seeds {', '.join(f'{s:.1f}' for s in scores)})"
-              f"  {row['images']:.0f} images{share}", flush=True)
+        print(f"  {strategy:<17} AP {row['AP']:5.1f}  (seeds {', '.join(f'{s:.1f}' for s in row['AP_per_seed'])})"
+              f"  {row['images']:.0f} images, {row['epochs']} epochs{share}", flush=True)
     by = {r["strategy"]: r["AP"] for r in rows}
     order = by["most-similar"] >= by["top-k"] > by["none"] > by["random"]
-    print(f"  expected most-similar >= top-k > none > random: {'holds' if order else 'does NOT hold'}; "
-          f"random's share is {1 / len(styles):.2f} by chance", flush=True)
-    return {"config": {**cfg, "styles": styles, "target_style": target_style, "budget": budget}, "rows": rows,
-            "order_holds": order}
+    same = by["most-similar"] >= by["top-k"] > by["none, same steps"] > by["random"]
+    selection = by["most-similar"] >= by["top-k"] > by["random"]
+    print(f"  expected most-similar >= top-k > none > random: {'holds' if order else 'does NOT hold'}; with none at "
+          f"the same steps: {'holds' if same else 'does NOT hold'}; most-similar >= top-k > random: "
+          f"{'holds' if selection else 'does NOT hold'}; random's share is {1 / len(styles):.2f} by chance", flush=True)
+    return {"config": key, "rows": rows, "order_holds": order, "order_holds_same_steps": same,
+            "selection_order_holds": selection}
+
+
+def ap_row(args, work: Path, cfg: dict, strategy: str, sn: Path, arch: Path, target: Path, pool: Path,
+           upstream: list[str], budget: int, target_style: str, same_steps: int) -> dict:
+    """One strategy's row: select (but for none), fine-tune and evaluate, for each seed."""
+    scores, shares, counts = [], [], []
+    epochs = same_steps if strategy == "none, same steps" else cfg["ft_epochs"]
+    for seed in range(cfg["seeds"]):
+        extra = []
+        if not strategy.startswith("none"):
+            sel = work / f"sel-{strategy}-{seed}.json"
+            sel.write_text(gaia("select-data", "--weights", sn, "--arch", arch, "--target", target, *upstream,
+                                "--strategy", strategy, "--k", 3, "--budget", budget, "--recalibrate", 64,
+                                "--workers", 0, "--device", args.device, "--seed", seed, "-q"))
+            chosen = json.loads(sel.read_text())["images"]
+            shares.append(sum(im["dataset"] == target_style for im in chosen) / len(chosen))
+            counts.append(len(chosen))
+            extra = ["--extra-data", sel]
+        out = json.loads(gaia("finetune", "--weights", sn, "--arch", arch, "--data", target, "--val",
+                              pool / "val.json", *extra, "--schedule", "custom", "--epochs", epochs,
+                              "--lr-per-image", 0.0025, "--warmup-iters", 10, "--batch-size", 4,
+                              "--recalibrate", 64, "--workers", 0, "--device", args.device, "--seed", seed,
+                              "-q", "-o", work / f"ft-{strategy.replace(', ', '-').replace(' ', '-')}-{seed}.h5"))
+        scores.append(out["metrics"]["AP"])
+    return {"strategy": strategy, "AP": round(float(np.mean(scores)), 1), "AP_per_seed": [round(s, 1) for s in scores],
+            "target_style_share": round(float(np.mean(shares)), 3) if shares else None,
+            "images": round(float(np.mean(counts)), 1) if counts else 0, "epochs": epochs}
 
 
 def main() -> None:

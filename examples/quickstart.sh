@@ -72,10 +72,21 @@ gaia search --space tiny --flops 0.05 --pathfilter "$out/filter.h5" --population
 gaia toy-data "$out/target" --images 32 --size 128 --seed 1 --classes circle,square,triangle,diamond \
   > "$out/target.summary.json"
 
+# --- select-data (GAIA 3.2.2) -----------------------------------------------------------------------------
+# 10b. Upstream images for the target: each image's per-category fc7 vector (the mean of its boxes' box-head
+#      features) through the path, cached per model and dataset; the toy images most similar to the target's,
+#      category by category. Step 11 fine-tunes on them too (--extra-data); `gaia inspect` summarises them.
+gaia select-data --weights "$out/supernet.manifest" --arch "$out/path.json" --target "$out/target/train.json" \
+  --upstream "toy=$out/toy/train.json" --strategy most-similar --budget 8 --recalibrate 32 --workers 0 \
+  --features "$out/features" > "$out/selection.json"
+gaia inspect "$out/selection.json" > "$out/selection.inspect.json"
+# --- end of select-data -----------------------------------------------------------------------------------
+
 # 11. Fine-tune the path on it: classifier surgery keeps the rows of circle, square and triangle and starts
 #     diamond afresh (give --labels to borrow the rows of its nearest class instead). The 1x schedule; the
 #     default rate is GAIA's for a large pre-trained detector, too low for ~100 steps of a tiny one.
 gaia finetune --weights "$out/supernet.manifest" --arch "$out/path.json" --data "$out/target/train.json" \
+  --extra-data "$out/selection.json" \
   --lr-per-image 0.0025 --batch-size 4 --workers 0 -o "$out/model.h5" > "$out/model.manifest"
 
 # 12. The fine-tuned model on the target's val split: COCO metrics, then its detections drawn on the images.
@@ -133,6 +144,7 @@ rows = [
     ("supernet.h5, eval.json", f"path {ev['arch']['depth']} {ev['arch']['width']} @{ev['arch']['scale']}: AP {ev['AP']:.1f}, AP50 {ev['AP50']:.1f}"),
     ("arch.json, arch.flops.json", f"{arch['space']} {arch['depth']} @{arch['scale']}: {arch['latency_ms']:.1f} ms on {arch['device']}, {flops['detector']['gflops']:.1f} GFLOPs"),
     ("target/", dataset("target.summary.json")),
+    ("selection.json", (lambda s: f"{s['images']} toy images chosen ({s['strategy']}), score median {s['score']['median']:.3f}; per category " + ", ".join(f"{k} {v}" for k, v in s['per_category'].items()))(load("selection.inspect.json")["summary"])),
     ("model.h5, finetune.eval.json", f"AP {fev['AP']:.1f}, AP50 {fev['AP50']:.1f}; surgery: " + ", ".join(f"{len(v)} {k}" + (f" ({', '.join(v)})" if v else "") for k, v in how.items())),
     ("filter.h5, pruned.json", pathfilter_row()),
     ("predictions.json, predict.png", f"{len(load('predictions.json'))} detections drawn on {len(list((out / 'drawn').glob('*.png')))} val images"),

@@ -50,6 +50,7 @@ KINDS: dict[str, int] = {
     "gaia/latency-profile": 1,
     "gaia/arch-set": 1,
     "gaia/selection": 1,
+    "gaia/features": 1,
     "gaia/montage-samples": 1,
     "gaia/pathfilter": 1,
 }

@@ -143,6 +143,11 @@ OPTIONS: dict[str, Range] = {
     "--op-ratio-all": Range(0, 1, high_open=True),
     "--op-ratio-bucket": Range(0, 1, high_open=True),
     "--samples": AT_LEAST_1,
+    # select-data
+    "--k": AT_LEAST_1,
+    "--budget": AT_LEAST_1,
+    "--min-per-category": NOT_NEGATIVE,
+    "--chunk-rows": AT_LEAST_1,
     # numbers inside text options
     "--pareto": POSITIVE,  # each latency budget
 }

@@ -56,6 +56,10 @@ def describe_json_artifact(obj: dict[str, Any], name: str) -> dict[str, Any]:
             "categories": len(obj.get("categories", [])),
             "datasets": {d.get("name"): len(d.get("categories", [])) for d in obj.get("datasets", [])},
         }
+    elif obj["kind"] == "gaia/selection":
+        from gaia_cli.selection.report import selection_summary
+
+        out["summary"] = selection_summary(obj)
     return out
 
 
@@ -75,6 +79,10 @@ def describe_h5(path: Path) -> dict[str, Any]:
                                    "measured": len(meta.get("measurements") or []),
                                    "training": {k: v for k, v in (meta.get("training") or {}).items() if k != "history"},
                                    "report": rep, "table": report_lines(rep) if rep else []}}
+        elif art.kind == "gaia/features":
+            from gaia_cli.selection.report import features_summary
+
+            summary = {"summary": features_summary(meta, shapes)}
         elif art.kind == "gaia/weights":
             summary = {"summary": {"role": meta.get("role"), "classes": len(meta.get("classes") or [])}}
         return {

@@ -12,6 +12,14 @@ from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import Quiet, Seed, Verbose
 
 
+def _list_styles(value: bool) -> None:
+    if value:
+        from gaia_cli.data.toy import STYLES
+
+        console.write_stdout("".join(f"{name}\n" for name in STYLES))
+        raise typer.Exit()
+
+
 @command(
     "toy-data",
     output_folders=("out",),
@@ -19,6 +27,7 @@ from gaia_cli.cli.options import Quiet, Seed, Verbose
         "Examples:\n\n"
         "  gaia toy-data toy --images 64 --size 128 --seed 0\n\n"
         "  gaia toy-data target --images 16 --classes circle,square,triangle,diamond\n\n"
+        "  gaia toy-data comic --images 64 --style comic      # another visual domain; --list-styles names them\n\n"
         "  gaia toy-data toy --images 64 | jq -r .train.annotations | xargs gaia inspect"
     ),
 )
@@ -29,6 +38,8 @@ def toy_data(
     size: Annotated[int, typer.Option("--size", help="Longer image side in pixels.")] = 128,
     categories: Annotated[Optional[int], typer.Option("--categories", help="Number of shape categories (1-8), the first N shapes (default 6).")] = None,
     classes: Annotated[Optional[str], typer.Option("--classes", help="The shapes by name, comma-separated, in category id order (instead of --categories): circle, square, triangle, ring, pole, plank, cross, diamond.")] = None,
+    style: Annotated[str, typer.Option("--style", help="The visual domain: background, palette and outline (see --list-styles; the first is the default).")] = "dim",
+    list_styles: Annotated[bool, typer.Option("--list-styles", callback=_list_styles, is_eager=True, help="Print the style names, one a line, the default first, and exit.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     seed: Seed = 0,
     verbose: Verbose = 0,
@@ -41,6 +52,6 @@ def toy_data(
     """
     from gaia_cli.data.toy import make_toy_dataset
 
-    summary = make_toy_dataset(out, images, size, seed, val_images, categories, force, classes)
+    summary = make_toy_dataset(out, images, size, seed, val_images, categories, force, classes, style)
     console.info(f"wrote {summary['train']['images']} train and {summary['val']['images']} val images to {out}")
     console.emit_json(summary)

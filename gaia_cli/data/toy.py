@@ -21,10 +21,11 @@ The folder is built under a temp name and renamed into place when complete.
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -59,6 +60,89 @@ def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     img = a * (1 - t) + b * t
     img = np.broadcast_to(img, (h, w, 3)) + rng.normal(0, 12, size=(h, w, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _paper(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """Warm light paper with faint blue ruled lines and grain."""
+    base = rng.uniform(215, 240) + np.array([8.0, 2.0, -10.0])
+    img = np.broadcast_to(base, (h, w, 3)).copy()
+    spacing, offset = int(rng.integers(7, 11)), int(rng.integers(0, 7))
+    img[offset::spacing, :, :] = base + np.array([-45.0, -30.0, 0.0])
+    img += rng.normal(0, 6, size=(h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _night(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """Near-black navy with sparse bright specks."""
+    base = np.array([rng.uniform(4, 14), rng.uniform(6, 18), rng.uniform(28, 50)])
+    img = np.broadcast_to(base, (h, w, 3)) + rng.normal(0, 3, size=(h, w, 3))
+    stars = rng.random((h, w)) < 0.004
+    img[stars] = rng.uniform(180, 255)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _halftone(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """White with a grid of grey halftone dots, as printed comics are."""
+    step = int(rng.integers(5, 8))
+    yy, xx = np.mgrid[0:h, 0:w]
+    dots = ((xx % step - step / 2) ** 2 + (yy % step - step / 2) ** 2) < (step * 0.22) ** 2
+    img = np.full((h, w, 3), 248.0)
+    img[dots] = rng.uniform(170, 205)
+    return img.astype(np.uint8)
+
+
+def _hsv(rng: np.random.Generator, hue: float, saturation: tuple[float, float], value: tuple[float, float]):
+    h = (hue + rng.uniform(-0.03, 0.03)) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, rng.uniform(*saturation), rng.uniform(*value))
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """A visual domain: the background, the shapes' palette (hue kept per category), an outline and its width."""
+
+    name: str
+    background: Callable[[np.random.Generator, int, int], np.ndarray]
+    color: Callable[[np.random.Generator, float], tuple[int, int, int]]
+    outline: tuple[int, int, int] | None = None
+    outline_width: int = 1
+
+
+# the first is the default; its images are what toy-data has always written, byte for byte
+STYLES: dict[str, Style] = {s.name: s for s in (
+    Style("dim", _background, _color),
+    Style("paper", _paper, lambda rng, hue: _hsv(rng, hue, (0.25, 0.45), (0.45, 0.7)), (40, 40, 60), 1),
+    Style("night", _night, lambda rng, hue: _hsv(rng, hue, (0.85, 1.0), (0.45, 0.65))),
+    Style("comic", _halftone, lambda rng, hue: _hsv(rng, hue, (0.9, 1.0), (0.95, 1.0)), (0, 0, 0), 3),
+)}
+DEFAULT_STYLE = next(iter(STYLES))
+
+
+def style_of(name: str) -> Style:
+    if name not in STYLES:
+        raise BadInput(f"--style {name!r}: the styles are {', '.join(STYLES)}")
+    return STYLES[name]
+
+
+def _outline(draw, name: str, box: tuple[float, float, float, float], color, width: int) -> None:
+    """The shape's contour (a style's ink line), drawn over its fill."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    if name in ("circle", "ring"):
+        draw.ellipse(box, outline=color, width=width)
+    elif name in ("square", "pole", "plank"):
+        draw.rectangle(box, outline=color, width=width)
+    elif name == "triangle":
+        draw.line([(cx, y1), (x2, y2), (x1, y2), (cx, y1)], fill=color, width=width)
+    elif name == "cross":
+        tw, th = w * 0.3, h * 0.3
+        draw.line([(cx - tw / 2, y1), (cx + tw / 2, y1), (cx + tw / 2, cy - th / 2), (x2, cy - th / 2),
+                   (x2, cy + th / 2), (cx + tw / 2, cy + th / 2), (cx + tw / 2, y2), (cx - tw / 2, y2),
+                   (cx - tw / 2, cy + th / 2), (x1, cy + th / 2), (x1, cy - th / 2), (cx - tw / 2, cy - th / 2),
+                   (cx - tw / 2, y1)], fill=color, width=width)
+    elif name == "diamond":
+        draw.line([(cx, y1), (x2, cy), (cx, y2), (x1, cy), (cx, y1)], fill=color, width=width)
 
 
 def _draw(draw, name: str, box: tuple[float, float, float, float], color, rng: np.random.Generator) -> None:
@@ -107,15 +191,22 @@ def _place(rng, w, h, aspect_range, side_range, region=None):
     return (round(x1), round(y1), round(x1 + bw), round(y1 + bh))
 
 
-def render_image(rng: np.random.Generator, size: int, names: list[str]) -> tuple[Any, list[dict[str, Any]]]:
-    """One image and its objects: [{"name", "box" (x1y1x2y2), "iscrowd"}]."""
+def render_image(rng: np.random.Generator, size: int, names: list[str],
+                 style: Style | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """One image and its objects: [{"name", "box" (x1y1x2y2), "iscrowd"}], in `style` (default: the first)."""
     from PIL import Image, ImageDraw
 
+    style = style or STYLES[DEFAULT_STYLE]
     aw, ah = ASPECTS[rng.integers(len(ASPECTS))]
     scale = size / max(aw, ah)
     w, h = int(round(aw * scale)), int(round(ah * scale))
-    img = Image.fromarray(_background(rng, w, h))
-    draw = ImageDraw.Draw(img)
+    img = Image.fromarray(style.background(rng, w, h))
+    pen = ImageDraw.Draw(img)
+
+    def paint(name: str, box, color) -> None:  # the shape, then the style's ink line over it
+        _draw(pen, name, box, color, rng)
+        if style.outline is not None:
+            _outline(pen, name, box, style.outline, style.outline_width)
     objects: list[dict[str, Any]] = []
     crowded = rng.random() < 0.125
     short = min(w, h)
@@ -128,7 +219,7 @@ def render_image(rng: np.random.Generator, size: int, names: list[str]) -> tuple
         for _ in range(int(rng.integers(10, 21))):
             box = _place(rng, w, h, SHAPES[name][1], (0.06 * short, 0.12 * short), region)
             if all(_overlap(box, o["box"]) < 0.3 for o in objects):
-                _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
+                paint(name, box, style.color(rng, SHAPES[name][0]))
                 objects.append({"name": name, "box": box, "iscrowd": 0})
         if rng.random() < 0.5:
             # a crowd region: a patch of tiny objects annotated as one ignore box, as COCO does
@@ -139,7 +230,7 @@ def render_image(rng: np.random.Generator, size: int, names: list[str]) -> tuple
             boxes = [_place(rng, w, h, SHAPES[name][1], (0.03 * short, 0.05 * short), patch)
                      for _ in range(int(rng.integers(8, 15)))]
             for box in boxes:
-                _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
+                paint(name, box, style.color(rng, SHAPES[name][0]))
             union = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
                      max(b[3] for b in boxes))
             objects.append({"name": name, "box": union, "iscrowd": 1})
@@ -148,19 +239,20 @@ def render_image(rng: np.random.Generator, size: int, names: list[str]) -> tuple
             name = names[rng.integers(len(names))]
             box = _place(rng, w, h, SHAPES[name][1], (0.08 * short, 0.55 * short))
             if all(_overlap(box, o["box"]) < 0.3 for o in objects):  # no annotated shape is mostly hidden
-                _draw(draw, name, box, _color(rng, SHAPES[name][0]), rng)
+                paint(name, box, style.color(rng, SHAPES[name][0]))
                 objects.append({"name": name, "box": box, "iscrowd": 0})
     return img, objects
 
 
-def _split(rng, out: Path, split: str, count: int, size: int, names: list[str], info: dict) -> dict[str, Any]:
+def _split(rng, out: Path, split: str, count: int, size: int, names: list[str], info: dict,
+           style: Style | None = None) -> dict[str, Any]:
     folder = out / split
     folder.mkdir()
     categories = [{"id": i, "name": n, "supercategory": "shape"} for i, n in enumerate(names, start=1)]
     cat_id = {c["name"]: c["id"] for c in categories}
     images, annotations = [], []
     for image_id in range(1, count + 1):
-        img, objects = render_image(rng, size, names)
+        img, objects = render_image(rng, size, names, style)
         file_name = f"{split}/{image_id:06d}.png"
         img.save(out / file_name, format="PNG", optimize=False)
         images.append({"id": image_id, "file_name": file_name, "width": img.width, "height": img.height})
@@ -200,17 +292,19 @@ def class_names(categories: int | None = None, classes: list[str] | str | None =
 
 def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: int | None = None,
                      categories: int | None = None, force: bool = False,
-                     classes: list[str] | str | None = None) -> dict[str, Any]:
+                     classes: list[str] | str | None = None, style: str = DEFAULT_STYLE) -> dict[str, Any]:
     """Write the toy dataset to `out` (a folder); return a summary. Same arguments, same bytes.
 
     The shapes are the first `categories` of SHAPES (6 when neither is given), or `classes` by name, in
-    the order given (category ids 1..N follow it); giving both is refused.
+    the order given (category ids 1..N follow it); giving both is refused. `style` names a visual domain
+    (STYLES: background, palette, outline); the default one writes what toy-data always has.
     """
     from gaia_cli.checks import check_options
 
     check_options({"--images": images, "--val-images": val_images, "--size": size, "--categories": categories,
                    "--seed": seed}, "toy-data")
     names = class_names(categories, classes)
+    drawn = style_of(style)
     val_images = max(1, -(-images // 4)) if val_images is None else val_images
     out = Path(out)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not force:
@@ -218,12 +312,16 @@ def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: i
     if not out.parent.resolve().is_dir():
         raise BadInput(f"output folder {str(out.parent)!r} does not exist", out)
     info = {"description": "gaia toy shapes", "seed": seed, "size": size, "categories": len(names)}
+    if style != DEFAULT_STYLE:  # the default's files stay as they always were
+        info["style"] = style
     rng = np.random.default_rng(seed)
     tmp = temp_beside(out.parent.resolve() / out.name, folder=True)  # also removes ones killed runs left
     try:
         summary = {"path": str(out.resolve()), "categories": names}
+        if style != DEFAULT_STYLE:
+            summary["style"] = style
         for split, count in (("train", images), ("val", val_images)):
-            data = _split(rng, tmp, split, count, size, names, info)
+            data = _split(rng, tmp, split, count, size, names, info, drawn)
             (tmp / f"{split}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
             summary[split] = {"annotations": str((out / f"{split}.json").resolve()), "images": count,
                               "boxes": sum(1 for a in data["annotations"] if not a["iscrowd"]),

@@ -51,6 +51,7 @@ KINDS: dict[str, int] = {
     "gaia/arch-set": 1,
     "gaia/selection": 1,
     "gaia/montage-samples": 1,
+    "gaia/ranking": 1,
 }
 
 HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")

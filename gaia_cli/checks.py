@@ -135,6 +135,9 @@ OPTIONS: dict[str, Range] = {
     # unify-labels
     "--threshold": Range(0, 1, low_open=True),
     "--margin": Range(0, 1, high_open=True),
+    # rank
+    "--per-group": AT_LEAST_1,
+    "--keep": Range(0, 1, low_open=True),
     # numbers inside text options
     "--pareto": POSITIVE,  # each latency budget
 }

@@ -190,7 +190,7 @@ def test_every_command_with_an_output_declares_its_files():
             assert written <= set(roles.outputs) | set(roles.output_folders), name
             seen.add(name)
     assert seen == {"train-supernet", "finetune", "eval", "predict", "unify-labels", "search", "bench-latency",
-                    "space show", "extract-montage", "pretrain", "toy-data"}
+                    "space show", "extract-montage", "pretrain", "toy-data", "rank"}
 
 
 def test_outputs_into_a_dataset_image_folder(world):

@@ -13,10 +13,10 @@ from gaia_cli.cli.options import BatchSize, Output, Quiet, Restart, Seed, Verbos
 
 def _journal(args: dict) -> list[tuple[str, Path]]:
     """What rank writes besides -o: its journal OUTPUT.journal.jsonl."""
-    from gaia_cli.ranking.journal import journal_path
+    from gaia_cli.ranking.journal import journal_for
 
-    out = args.get("output")
-    return [] if out is None or str(out) == "-" else [("the journal", journal_path(out))]
+    journal = journal_for(args.get("output"))
+    return [] if journal is None else [("the journal", journal)]
 
 
 @command(

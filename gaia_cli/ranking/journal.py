@@ -28,6 +28,19 @@ def journal_path(output: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".journal.jsonl")
 
 
+def journal_for(output: str | os.PathLike | None) -> Path | None:
+    """The journal of a run writing `output`: none for stdout, a FIFO or a device (nothing is made beside them)."""
+    import stat
+
+    if output is None or os.fspath(output) == "-":
+        return None
+    try:
+        mode = os.stat(output).st_mode
+    except OSError:
+        return journal_path(output)
+    return None if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) else journal_path(output)
+
+
 def work_folder(output: str | os.PathLike) -> Path:
     """OUTPUT.work/, beside the ranking: the candidates' fine-tuning files (their checkpoints, for --resume)."""
     out = Path(output)

@@ -26,7 +26,7 @@ from gaia_cli import console
 from gaia_cli.errors import BadInput
 from gaia_cli.ranking.candidates import Candidate, group_of, groups, keep_count, read_candidates, sample_in_groups
 from gaia_cli.ranking.correlation import correlation
-from gaia_cli.ranking.journal import STAGES, Journal, differences, journal_path, read, work_folder
+from gaia_cli.ranking.journal import STAGES, Journal, differences, journal_for, journal_path, read, work_folder
 from gaia_cli.space.arch import Arch
 
 METRICS = ("AP", "AP50", "AP75", "loss")  # loss: lower is better
@@ -91,8 +91,8 @@ def _check(r: RankRequest) -> None:
     if r.resume and r.restart:
         raise BadInput("--resume continues the interrupted ranking and --restart discards it: give one, not both")
     for flag, given in (("--shard", r.shard), ("--resume", r.resume), ("--restart", r.restart)):
-        if given and r.output is None:
-            raise BadInput(f"{flag} needs -o: the journal of finished candidates goes beside the output")
+        if given and journal_for(r.output) is None:
+            raise BadInput(f"{flag} needs -o FILE: the journal of finished candidates goes beside the output")
     if r.candidates is None and r.latency is None and r.flops is None:
         raise BadInput("give the candidates: --candidates FILE, or a budget (--latency MS --device D, --flops G)")
     if r.latency is not None and r.device is None:
@@ -229,7 +229,7 @@ def rank(r: RankRequest) -> None:
     journal and the work folder (the ranking holds all they did, as a finished training drops its checkpoint)."""
     out = run(r)
     console.emit_json(out, r.output)
-    if r.output is not None and not r.compare and out.get("complete"):
+    if journal_for(r.output) is not None and not r.compare and out.get("complete"):
         import shutil
 
         journal_path(r.output).unlink(missing_ok=True)
@@ -337,9 +337,9 @@ def _open_journal(r: RankRequest, key: dict[str, Any]) -> tuple[dict, Journal | 
         if not path.name.endswith(".journal.jsonl"):
             path = journal_path(path)  # a partial ranking: its journal lies beside it
         take(path, part)
-    if r.output is None:
+    path = journal_for(r.output)
+    if path is None:
         return results, None
-    path = journal_path(r.output)
     if path.exists() or path.is_symlink():
         if r.restart:
             path.unlink()
@@ -363,7 +363,7 @@ def _open_journal(r: RankRequest, key: dict[str, Any]) -> tuple[dict, Journal | 
 def _settings(r: RankRequest):
     from gaia_cli.ranking.stages import Settings
 
-    work = work_folder(r.output) if r.output is not None else None
+    work = work_folder(r.output) if journal_for(r.output) is not None else None
     return Settings(weights=r.weights, data=r.data, val=r.val, images=r.images, labels=r.labels,
                     recalibrate=r.recalibrate, batch_size=r.batch_size, schedule=r.schedule, epochs=r.epochs,
                     lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters, workers=r.workers, seed=r.seed,

@@ -57,6 +57,18 @@ gaia space flops "$out/arch.json" > "$out/arch.flops.json"
 gaia toy-data "$out/target" --images 32 --size 128 --seed 1 --classes circle,square,triangle,diamond \
   > "$out/target.summary.json"
 
+# --- rank: task-specific architecture selection (GAIA 3.2.1) ---
+# 10b. Which path of the supernet suits the target? 4 candidates evaluated directly on its val split (BN
+#      recalibrated on its images), the best of each (scale, total depth) group kept, the top of those
+#      fine-tuned with the fast schedule (finetune's engine); the ranking's best is what finetune takes.
+gaia space sample tiny -n 4 --seed 2 > "$out/candidates.jsonl"
+gaia rank --weights "$out/supernet.manifest" --data "$out/target/train.json" --val "$out/target/val.json" \
+  --candidates "$out/candidates.jsonl" --keep 0.25 --lr-per-image 0.0025 --batch-size 4 --recalibrate 32 \
+  -o "$out/ranking.json"
+gaia finetune --weights "$out/supernet.manifest" --arch "$out/ranking.json" --data "$out/target/train.json" \
+  --schedule fast --lr-per-image 0.0025 --batch-size 4 --workers 0 -q -o "$out/ranked.h5" > "$out/ranked.manifest"
+# --- end rank ---
+
 # 11. Fine-tune the path on it: classifier surgery keeps the rows of circle, square and triangle and starts
 #     diamond afresh (give --labels to borrow the rows of its nearest class instead). The 1x schedule; the
 #     default rate is GAIA's for a large pre-trained detector, too low for ~100 steps of a tiny one.
@@ -111,6 +123,7 @@ rows = [
     ("arch.json, arch.flops.json", f"{arch['space']} {arch['depth']} @{arch['scale']}: {arch['latency_ms']:.1f} ms on {arch['device']}, {flops['detector']['gflops']:.1f} GFLOPs"),
     ("target/", dataset("target.summary.json")),
     ("model.h5, finetune.eval.json", f"AP {fev['AP']:.1f}, AP50 {fev['AP50']:.1f}; surgery: " + ", ".join(f"{len(v)} {k}" + (f" ({', '.join(v)})" if v else "") for k, v in how.items())),
+    ("ranking.json, ranked.h5", (lambda r: f"best of {len(r['candidates'])}: candidate {r['best']['candidate']} {r['best']['depth']} @{r['best']['scale']}, fast-finetuned AP {r['best']['score']:.1f}")(load("ranking.json"))),
     ("predictions.json, predict.png", f"{len(load('predictions.json'))} detections drawn on {len(list((out / 'drawn').glob('*.png')))} val images"),
 ]
 width = max(len(f) for f, _ in rows)

@@ -3,6 +3,7 @@ the chain into finetune, resume after SIGKILL, shards merged, and bad inputs."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from gaia_cli.ranking.correlation import correlation
 from gaia_cli.ranking.run import selection
 from gaia_cli.space.arch import Arch, SearchSpace, preset
 
-from conftest import REPO, assert_bad_input, gaia_here, run_gaia
+from conftest import assert_bad_input, gaia_here, run_gaia
 
 CLASSES = ["circle", "square", "triangle", "ring", "pole", "plank"]
 # a custom schedule of one epoch: the two stages, quickly (the fast schedule is 3 epochs)
@@ -68,7 +69,7 @@ def reference(world):
 
 def test_sampling_gives_k_archs_in_every_scale_and_depth_group_within_the_budget():
     space = preset("tiny")
-    totals = {sum(d) for d in __import__("itertools").product(*space.depth)}
+    totals = {sum(d) for d in itertools.product(*space.depth)}
     archs = sample_in_groups(space, lambda a: True, 3, seed=0)
     by_group = groups([Candidate(i, a, 0.0) for i, a in enumerate(archs)])
     assert set(by_group) == {(s, t) for s in space.scale for t in totals}

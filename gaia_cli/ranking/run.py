@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from gaia_cli import console
 from gaia_cli.errors import BadInput
-from gaia_cli.ranking.candidates import Candidate, group_of, groups, keep_count, read_candidates, sample_in_groups
+from gaia_cli.ranking.candidates import Candidate, groups, keep_count, read_candidates, sample_in_groups
 from gaia_cli.ranking.correlation import correlation
 from gaia_cli.ranking.journal import STAGES, Journal, differences, journal_for, journal_path, read, work_folder
 from gaia_cli.space.arch import Arch

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +173,3 @@ def validation_loss(model: nn.Module, dataset, device: torch.device, batch_size:
     loss = total / max(count, 1)
     return loss if math.isfinite(loss) else None
 
-
-def timed(fn, *args) -> tuple[dict[str, Any], float]:
-    start = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - start

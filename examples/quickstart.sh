@@ -81,6 +81,17 @@ gaia select-data --weights "$out/supernet.manifest" --arch "$out/path.json" --ta
   --features "$out/features" > "$out/selection.json"
 gaia inspect "$out/selection.json" > "$out/selection.inspect.json"
 # --- end of select-data -----------------------------------------------------------------------------------
+# --- rank: task-specific architecture selection (GAIA 3.2.1) ---
+# 10c. Which path of the supernet suits the target? 4 candidates evaluated directly on its val split (BN
+#      recalibrated on its images), the best of each (scale, total depth) group kept, the top of those
+#      fine-tuned with the fast schedule (finetune's engine); the ranking's best is what finetune takes.
+gaia space sample tiny -n 4 --seed 2 > "$out/candidates.jsonl"
+gaia rank --weights "$out/supernet.manifest" --data "$out/target/train.json" --val "$out/target/val.json" \
+  --candidates "$out/candidates.jsonl" --keep 0.25 --lr-per-image 0.0025 --batch-size 4 --recalibrate 32 \
+  -o "$out/ranking.json"
+gaia finetune --weights "$out/supernet.manifest" --arch "$out/ranking.json" --data "$out/target/train.json" \
+  --schedule fast --lr-per-image 0.0025 --batch-size 4 --workers 0 -q -o "$out/ranked.h5" > "$out/ranked.manifest"
+# --- end rank ---
 
 # 11. Fine-tune the path on it: classifier surgery keeps the rows of circle, square and triangle and starts
 #     diamond afresh (give --labels to borrow the rows of its nearest class instead). The 1x schedule; the
@@ -147,6 +158,7 @@ rows = [
     ("selection.json", (lambda s: f"{s['images']} toy images chosen ({s['strategy']}), score median {s['score']['median']:.3f}; per category " + ", ".join(f"{k} {v}" for k, v in s['per_category'].items()))(load("selection.inspect.json")["summary"])),
     ("model.h5, finetune.eval.json", f"AP {fev['AP']:.1f}, AP50 {fev['AP50']:.1f}; surgery: " + ", ".join(f"{len(v)} {k}" + (f" ({', '.join(v)})" if v else "") for k, v in how.items())),
     ("filter.h5, pruned.json", pathfilter_row()),
+    ("ranking.json, ranked.h5", (lambda r: f"best of {len(r['candidates'])}: candidate {r['best']['candidate']} {r['best']['depth']} @{r['best']['scale']}, fast-finetuned AP {r['best']['score']:.1f}")(load("ranking.json"))),
     ("predictions.json, predict.png", f"{len(load('predictions.json'))} detections drawn on {len(list((out / 'drawn').glob('*.png')))} val images"),
 ]
 width = max(len(f) for f, _ in rows)

@@ -53,6 +53,7 @@ KINDS: dict[str, int] = {
     "gaia/features": 1,
     "gaia/montage-samples": 1,
     "gaia/pathfilter": 1,
+    "gaia/ranking": 1,
 }
 
 HEADER_KEYS = ("kind", "schema_version", "gaia_version", "command", "created", "inputs")

@@ -148,6 +148,9 @@ OPTIONS: dict[str, Range] = {
     "--budget": AT_LEAST_1,
     "--min-per-category": NOT_NEGATIVE,
     "--chunk-rows": AT_LEAST_1,
+    # rank
+    "--per-group": AT_LEAST_1,
+    "--keep": Range(0, 1, low_open=True),
     # numbers inside text options
     "--pareto": POSITIVE,  # each latency budget
 }

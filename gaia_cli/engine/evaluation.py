@@ -49,7 +49,7 @@ def select_path(model, meta: dict[str, Any], arch_spec: str | None, source: str)
     if meta["role"] == "supernet":
         if arch_spec is None:
             raise BadInput("a supernet holds many paths: choose one with --arch", source)
-        arch = meta["space"].check(read_arch(arch_spec), arch_spec)
+        arch = meta["space"].check(read_arch(arch_spec, meta["ref"].sha256), arch_spec)
         model.set_arch(arch)
         return extract(model, arch), arch
     if arch_spec is not None and read_arch(arch_spec) != meta["arch"]:

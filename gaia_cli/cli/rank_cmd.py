@@ -1,0 +1,91 @@
+"""`gaia rank`: GAIA's task-specific architecture selection (direct evaluation, then fast fine-tuning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gaia_cli.cli.commands import command
+from gaia_cli.cli.options import BatchSize, Output, Quiet, Restart, Seed, Verbose, Workers
+
+
+def _journal(args: dict) -> list[tuple[str, Path]]:
+    """What rank writes besides -o: its journal OUTPUT.journal.jsonl."""
+    from gaia_cli.ranking.journal import journal_for
+
+    journal = journal_for(args.get("output"))
+    return [] if journal is None else [("the journal", journal)]
+
+
+@command(
+    "rank",
+    inputs=("weights", "data", "val", "images", "labels", "candidates", "files"), datasets=("data", "val"),
+    outputs=("output",), implied=_journal,
+    epilog=(
+        "Examples:\n\n"
+        "  gaia rank --weights supernet.h5 --data target/train.json --val target/val.json --flops 60 -o ranking.json\n\n"
+        "  gaia search --flops 60 --top 20 | gaia rank --weights supernet.h5 --data train.json --val val.json --candidates - | gaia finetune --weights supernet.h5 --arch - --data train.json -o model.h5\n\n"
+        "  gaia rank ... --shard $SLURM_ARRAY_TASK_ID/8 -o part$SLURM_ARRAY_TASK_ID.json   # then: gaia rank ... --merge part*.json -o ranking.json\n\n"
+        "  gaia rank ... --candidates archs.jsonl --reference 1x -o study.json   # Kendall tau of direct and fast against 1x\n\n"
+        "  gaia rank --compare study.json:direct study.json:reference --metric AP50"
+    ),
+)
+def rank(
+    weights: Annotated[Optional[str], typer.Option("--weights", help="The supernet (gaia/weights, role supernet) whose paths are ranked.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="The target training set (COCO format): BN recalibration and fine-tuning.")] = None,
+    val: Annotated[Optional[str], typer.Option("--val", help="The target validation set (COCO format) the candidates are measured on.")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --data (default: found beside it).", file_okay=False)] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="The supernet's gaia/labels space: new categories borrow the rows of their nearest class (as finetune does).")] = None,
+    candidates: Annotated[Optional[str], typer.Option("--candidates", help="The archs to rank: a gaia/arch-set (search --top/--pareto), gaia/arch JSON lines (space sample) or a gaia/ranking; - reads stdin.")] = None,
+    latency: Annotated[Optional[float], typer.Option("--latency", help="Latency budget in ms on --device: sample --per-group archs in every (scale, depth) group within it.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="The deployment target of --latency: a latency profile (v100, or a file from bench-latency --build-profile).")] = None,
+    flops: Annotated[Optional[float], typer.Option("--flops", help="FLOPs budget in GMACs at [3, S, S] (with --candidates: keep those within it).")] = None,
+    space: Annotated[Optional[str], typer.Option("--space", help="Sample from this part of the supernet's space (a preset or gaia/space file; default: the supernet's).")] = None,
+    per_group: Annotated[int, typer.Option("--per-group", help="Archs sampled in each (input scale, total depth) group (GAIA's K).")] = 5,
+    keep: Annotated[float, typer.Option("--keep", help="Share of the group bests that stage 2 fine-tunes (rounded up, at least one).")] = 0.5,
+    schedule: Annotated[str, typer.Option("--schedule", help="Stage 2's fine-tuning: fast (1 warm-up + 2 epochs), 1x (13 epochs) or custom.")] = "fast",
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
+    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Fine-tuning learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
+    batch_size: BatchSize = 2,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of fine-tuning (at most a tenth of the run).")] = 100,
+    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Target training images each path's BN is recalibrated with.")] = 200,
+    metric: Annotated[str, typer.Option("--metric", help="What ranks the candidates (and --compare compares): AP, AP50, AP75 or loss (the validation loss, lower is better).")] = "AP",
+    reference: Annotated[Optional[str], typer.Option("--reference", help="1x: also fine-tune every candidate with the full schedule and report Kendall tau-b and Spearman of direct and of --schedule against it.")] = None,
+    files: Annotated[Optional[list[str]], typer.Argument(help="With --merge: the parts (journals, or the partial rankings they lie beside). With --compare: two rankings, each FILE or FILE:STAGE (direct, finetuned, reference).", show_default=False)] = None,
+    merge: Annotated[bool, typer.Option("--merge", help="Join the journals of shards (FILES, run with this command line) and go on with the next stage.")] = False,
+    compare: Annotated[bool, typer.Option("--compare", help="Print Kendall tau-b and Spearman (with p-values) between two rankings (FILES) over their common candidates.")] = False,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="I/N (I from 0): evaluate every N-th candidate of each stage, from the I-th; needs -o.")] = None,
+    devices: Annotated[Optional[str], typer.Option("--devices", help="Run one candidate per device in parallel, e.g. cuda:0,cuda:1 (one worker process each).")] = None,
+    compute_device: Annotated[str, typer.Option("--compute-device", help="Where candidates are evaluated and fine-tuned: auto, cpu, cuda or cuda:N.")] = "auto",
+    workers: Workers = 0,
+    output: Output = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.journal.jsonl, skipping the candidates it holds.")] = False,
+    restart: Restart = False,
+    seed: Seed = 0,
+    verbose: Verbose = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Rank a supernet's paths for a target task; print the gaia/ranking, whose best arch finetune takes.
+
+    Stage 1 evaluates every candidate directly (AP and validation loss, BN recalibrated on target images);
+    stage 2 keeps the best of each (scale, total depth) group, then the top --keep of those, fine-tunes each
+    with --schedule (finetune's engine) and picks the best. Finished candidates go to OUTPUT.journal.jsonl.
+    """
+    from gaia_cli.errors import BadInput
+    from gaia_cli.ranking.run import RankRequest, rank as run
+
+    if merge and compare:
+        raise BadInput("--merge and --compare are separate modes: give one")
+    if files and not (merge or compare):
+        raise BadInput(f"unexpected argument {files[0]!r}: files go with --merge or --compare")
+    if (merge or compare) and not files:
+        raise BadInput(f"--{'merge' if merge else 'compare'} needs the files to {'merge' if merge else 'compare'}")
+    run(RankRequest(
+        weights=weights, data=data, val=val, images=images, labels=labels, candidates=candidates, latency=latency,
+        device=device, flops=flops, space=space, per_group=per_group, keep=keep, schedule=schedule, epochs=epochs,
+        lr_per_image=lr_per_image, batch_size=batch_size, warmup_iters=warmup_iters, workers=workers,
+        recalibrate=recalibrate, metric=metric, reference=reference, output=output, resume=resume, restart=restart,
+        shard=shard, merge=list(files or []) if merge else [], compare=list(files or []) if compare else [],
+        devices=devices, compute_device=compute_device, seed=seed))

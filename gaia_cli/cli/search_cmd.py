@@ -27,7 +27,7 @@ def search(
     latency: Annotated[Optional[float], typer.Option("--latency", help="Latency budget in ms on --device.")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="The deployment target: a latency profile (v100, or a file from bench-latency --build-profile).")] = None,
     flops: Annotated[Optional[float], typer.Option("--flops", help="FLOPs budget in GMACs at [3, S, S].")] = None,
-    space: Annotated[str, typer.Option("--space", help="A preset or a gaia/space file (a pruned space works too).")] = "ar50to101",
+    space: Annotated[str, typer.Option("--space", help="A preset or a gaia/space file; a pruned one (from prune) is honoured: only archs it allows are returned.")] = "ar50to101",
     weights: Annotated[Optional[str], typer.Option("--weights", help="Score paths by this supernet's COCO AP on --data (measured, slow).")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="Validation set for --weights.")] = None,
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Images to recalibrate each path's BN with (--weights).")] = 200,

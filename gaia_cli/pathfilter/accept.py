@@ -5,12 +5,16 @@ for a pruned space, a drawn path that an operation removed in its FLOPs bucket a
 below its bucket's threshold, is redrawn uniformly (with the sampler's own generator, so a resumed run
 draws the same paths) until one is allowed. The counts of paths drawn and redrawn (and why) are kept in the
 sampler's state, so they survive a checkpoint, and logged every `log_every` paths.
+
+`AcceptingRows` judges a search's candidates (DetOFA 3.3 on a pruned space) in batches of gene rows: the
+buckets from the vectorised FLOPs, the operations by a mask, and only the rows that pass them (and were not
+judged before) scored, in one call of the filter per batch.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from gaia_cli import console
 from gaia_cli.errors import BadInput, RunFailure
@@ -19,15 +23,26 @@ from gaia_cli.space.arch import Arch, SearchSpace
 MAX_REDRAWS = 10_000
 
 
-class Acceptance:
-    """Whether a pruned space allows a path: its operations, then its score against its bucket's threshold."""
+REASONS = (None, "operation", "score")  # the codes of `Acceptance.verdict_rows`: 0 allowed, 1, 2 refused
 
-    def __init__(self, space: SearchSpace):
+
+class Acceptance:
+    """Whether a pruned space allows a path: its operations, then its score against its bucket's threshold.
+
+    `scorer`: the pruned space's path filter already loaded (a search whose objective is that same file), so
+    that it is loaded and each path scored once; its file is still checked against the space's record."""
+
+    def __init__(self, space: SearchSpace, scorer=None):
         from gaia_cli.pathfilter.pruned import Pruning
 
         self.space = space
         self.pruning = Pruning.from_payload(space.pruning, space, f"space {space.name!r}")
         self._scorer = None
+        if scorer is not None:
+            if self.needs_scores:
+                check_pruning_filter(self.pruning, space)
+            scorer.check_space(space, self.pruning.filter_path)
+            self._scorer = scorer
 
     @property
     def scorer(self):
@@ -35,22 +50,40 @@ class Acceptance:
             self._scorer = load_pruning_filter(self.pruning, self.space)
         return self._scorer
 
+    @property
+    def needs_scores(self) -> bool:
+        return any(t is not None for t in self.pruning.thresholds)
+
     def verdict(self, arch: Arch) -> tuple[str | None, int, float | None]:
         """(None if allowed, else 'operation' or 'score'; the bucket; the score when one was needed)."""
-        b = self.pruning.bucket(arch, self.space.detector)
-        if not self.pruning.operations_allow(arch, b):
-            return "operation", b, None
-        threshold = self.pruning.thresholds[b]
-        if threshold is None:
-            return None, b, None
-        score = float(self.scorer.score([arch], [b])[0])
-        return (None if score >= threshold else "score"), b, score
+        import numpy as np
+
+        why, buckets, scores = self.verdict_rows(np.array([(*arch.depth, *arch.width, arch.scale)], dtype=np.int64))
+        score = float(scores[0])
+        return REASONS[int(why[0])], int(buckets[0]), None if np.isnan(score) else score
+
+    def verdict_rows(self, rows):
+        """`verdict` of many paths at once, as gene rows [N, 10] (4 depths, 5 widths, the scale): (the
+        reason codes [N], 0 allowed, 1 a removed operation, 2 a score below threshold; the buckets [N]; the
+        scores [N], NaN where none was needed). Buckets from the vectorised FLOPs, operations by a mask, and
+        only the rows that pass them in a bucket with a threshold scored, in one batch call."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1, 10)
+        buckets = self.pruning.buckets_of_rows(rows, self.space.detector)
+        why = np.where(self.pruning.operations_allow_rows(rows, buckets), 0, 1).astype(np.int8)
+        thresholds = np.array([np.nan if t is None else t for t in self.pruning.thresholds])[buckets]
+        scores = np.full(len(rows), np.nan)
+        need = (why == 0) & ~np.isnan(thresholds)
+        if need.any():
+            scores[need] = self.scorer.score_rows(rows[need], buckets[need])
+            why[np.flatnonzero(need)[~(scores[need] >= thresholds[need])]] = 2
+        return why, buckets, scores
 
 
-def load_pruning_filter(pruning, space: SearchSpace):
-    """The path filter a pruned space names, refused if it is missing or changed since `prune`."""
+def check_pruning_filter(pruning, space: SearchSpace) -> None:
+    """Refuse a pruned space whose path filter is missing or changed since `prune`."""
     from gaia_cli.artifacts import sha256_file
-    from gaia_cli.pathfilter.filterfile import load_filter
 
     path = pruning.filter_path
     if not os.path.isfile(path):
@@ -59,9 +92,61 @@ def load_pruning_filter(pruning, space: SearchSpace):
     if sha256_file(path) != pruning.filter_sha256:
         raise BadInput(f"the pruned space's path filter {path} changed since it was pruned (sha256 differs)",
                        f"space {space.name!r}")
+
+
+def load_pruning_filter(pruning, space: SearchSpace):
+    """The path filter a pruned space names, refused if it is missing or changed since `prune`."""
+    from gaia_cli.pathfilter.filterfile import load_filter
+
+    check_pruning_filter(pruning, space)
+    path = pruning.filter_path
     scorer = load_filter(path)
     scorer.check_space(space, path)
     return scorer
+
+
+class AcceptingRows:
+    """A pruned space's verdicts on the gene rows of a search's candidates, in batches: each distinct row
+    judged once (cached), the candidates refused counted (by reason), and the scores that the thresholds
+    needed kept, so that a search whose objective is the same path filter scores no path twice (`objective`)."""
+
+    def __init__(self, acceptance: Acceptance):
+        self.acceptance = acceptance
+        self._why: dict[tuple[int, ...], int] = {}
+        self.scores: dict[tuple[int, ...], float] = {}
+        self.counts = {"judged": 0, "refused_operation": 0, "refused_score": 0}
+
+    def allows(self, rows: list[tuple[int, ...]]) -> list[bool]:
+        """Whether the pruned space allows each row; the rows not judged before are judged in one batch."""
+        import numpy as np
+
+        new = [r for r in dict.fromkeys(rows) if r not in self._why]
+        if new:
+            why, _, scores = self.acceptance.verdict_rows(np.array(new, dtype=np.int64))
+            self._why.update(zip(new, why.tolist()))
+            self.scores.update((r, s) for r, s in zip(new, scores.tolist()) if s == s)  # s == s: not NaN
+        codes = [self._why[r] for r in rows]
+        self.counts["judged"] += len(codes)
+        self.counts["refused_operation"] += codes.count(1)
+        self.counts["refused_score"] += codes.count(2)
+        return [c == 0 for c in codes]
+
+    def take_counts(self) -> dict[str, int]:
+        """The counts since the last call (one search budget's), reset."""
+        counts, self.counts = self.counts, dict.fromkeys(self.counts, 0)
+        return counts
+
+    def objective(self, score: Callable[[list[Arch]], Any]) -> Callable[[list[Arch]], list[float]]:
+        """`score` (the same path filter's batch scoring) that reuses the scores the thresholds computed."""
+        known = self.scores
+
+        def batch(archs: list[Arch]) -> list[float]:
+            rows = [(*a.depth, *a.width, a.scale) for a in archs]
+            missing = [a for a, r in zip(archs, rows) if r not in known]
+            fresh = iter(score(missing).tolist() if missing else ())
+            return [known[r] if r in known else next(fresh) for r in rows]
+
+        return batch
 
 
 class AcceptingSampler:

@@ -62,6 +62,14 @@ class Scorer:
         buckets = self.bucket(archs) if buckets is None else buckets
         return self.score_tokens(self.tokenizer.encode(archs), np.asarray(buckets, dtype=np.int64))
 
+    def score_rows(self, rows: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+        """`score` of paths given as gene rows [N, 10] (4 depths, 5 widths, the scale), no `Arch` built."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1, 10)
+        if not len(rows):
+            return np.zeros(0, dtype=np.float32)
+        tokens = self.tokenizer.encode_arrays(rows[:, :4], rows[:, 4:9], rows[:, 9])
+        return self.score_tokens(tokens, np.asarray(buckets, dtype=np.int64))
+
     def check_space(self, space: SearchSpace, source: str) -> None:
         if not same_space(space, self.space):
             raise BadInput(f"the path filter ranks paths of space {self.space.name!r}, not of {space.name!r} "

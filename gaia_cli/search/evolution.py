@@ -4,7 +4,8 @@ evolution finder).
 A population of archs that meet the budget; each generation keeps the best `parent_ratio` as parents, then
 fills the population with mutants (each depth and width gene redrawn with probability `mutate_prob`, the
 scale with `scale_mutate_prob`) and crossovers (each gene from one of two parents). A child that breaks the
-budget, or that the population already holds, is redrawn, a bounded number of times: duplicates would let
+budget, that a pruned space does not allow (`gaia prune`: judged per batch, `pathfilter.accept.AcceptingRows`),
+or that the population already holds, is redrawn, a bounded number of times: duplicates would let
 the population collapse onto one arch. Children are made in batches (numpy arrays of genes), costs and
 scores are cached per arch, and a batch objective (a path filter) scores a generation at once.
 Deterministic for a seed.
@@ -112,10 +113,13 @@ class Evolution:
     BATCH = 64  # candidates made and checked together
 
     def __init__(self, space: SearchSpace, budget: Budget, objective: Callable[[Arch], float], settings: Settings,
-                 batch_objective: Callable[[list[Arch]], list[float]] | None = None):
+                 batch_objective: Callable[[list[Arch]], list[float]] | None = None,
+                 admit: Callable[[list[Row]], list[bool]] | None = None):
         settings.check()
         self.space, self.budget, self.objective, self.s = space, budget, objective, settings
         self.batch_objective = batch_objective  # scores many archs in one call (a path filter's batches)
+        # a pruned space's verdicts on a batch of rows (`pathfilter.accept.AcceptingRows.allows`); None: all allowed
+        self.admit = admit
         self.rng = np.random.default_rng(settings.seed)
         self._scores: dict[Row, float] = {}
         self._archs: dict[Row, Arch] = {}
@@ -152,20 +156,38 @@ class Evolution:
     # -------------------------------------------------------------------------------------- children
 
     def _fill(self, make: Callable[[int], np.ndarray], count: int, taken: set[Row]) -> list[Row]:
-        """Up to `count` new rows that meet the budget and are not taken, from batches of `make(k)` rows."""
+        """Up to `count` new rows that meet the budget, are not taken and (a pruned space) are allowed, from
+        batches of `make(k)` rows."""
         found: list[Row] = []
         left = self.s.tries * count  # candidates allowed in all: `tries` a slot
         while len(found) < count and left > 0:
             # a batch of at least BATCH: a vectorised check costs about as much for 64 rows as for 1
             rows = make(min(left, max(count - len(found), self.BATCH)))
             left -= len(rows)
-            for row, ok in zip(map(tuple, rows.tolist()), self.budget.meets_rows(rows).tolist()):
+            verdicts = zip(map(tuple, rows.tolist()), self.budget.meets_rows(rows).tolist())
+            if self.admit is not None:  # the batch's rows that meet the budget and are new, judged in batches
+                verdicts = self._admitted([row for row, ok in verdicts if ok and row not in taken], count - len(found))
+            for row, ok in verdicts:
                 if ok and row not in taken:
                     found.append(row)
                     taken.add(row)
                     if len(found) == count:
                         break
         return found
+
+    def _admitted(self, rows: list[Row], need: int) -> list[tuple[Row, bool]]:
+        """(row, whether the pruned space allows it) for `rows` in order, up to the `need`-th allowed: judged
+        a chunk of as many as still needed at a time, so a batch's surplus is not scored by the path filter."""
+        rows = list(dict.fromkeys(rows))
+        out: list[tuple[Row, bool]] = []
+        start = 0
+        while start < len(rows) and need > 0:
+            chunk = rows[start: start + need]
+            start += len(chunk)
+            allowed = self.admit(chunk)
+            out += zip(chunk, allowed)
+            need -= sum(allowed)
+        return out
 
     def _uniforms(self, k: int) -> np.ndarray:
         picks = (self.rng.random((k, len(self._lengths))) * self._lengths).astype(np.int64)
@@ -191,8 +213,13 @@ class Evolution:
             raise BadInput(f"no arch of space {self.space.name!r} meets the budget: its cheapest, {cheapest}, "
                            f"needs {self.budget.describe(cheapest)}")
         population = self._fill(self._uniforms, self.s.population, set())
-        # uniform draws kept missing a tight budget: the cheapest meets it
-        return population or [self._row(cheapest)]
+        if population:
+            return population
+        # uniform draws kept missing a tight budget: the cheapest meets it (if a pruned space allows it)
+        if self.admit is not None and not self.admit([self._row(cheapest)])[0]:
+            raise BadInput(f"no arch that the pruned space {self.space.name!r} allows met the budget in "
+                           f"{self.s.tries * self.s.population:,} candidates drawn (loosen the budget, or prune less)")
+        return [self._row(cheapest)]
 
     def run(self) -> list[tuple[float, Arch]]:
         """All archs scored, best first."""

@@ -83,13 +83,17 @@ def run(r: SearchRequest) -> dict[str, Any]:
     batch = None
     if r.weights and r.pathfilter:
         raise BadInput("give --weights (measured AP) or --pathfilter (its score), not both")
+    scorer = None
     if r.pathfilter:
         from gaia_cli.pathfilter.filterfile import load_filter
 
         scorer = load_filter(r.pathfilter)
         scorer.check_space(space, r.pathfilter)
+    pruned, shared = _pruned_rows(space, scorer) if space.pruning is not None else (None, False)
+    if scorer is not None:
         name, classes = "pathfilter", r.classes
-        batch = scorer.score
+        # the pruned space's own filter: the scores its thresholds needed are not computed again
+        batch = pruned.objective(scorer.score) if shared else scorer.score
         objective = lambda arch: float(scorer.score([arch])[0])  # noqa: E731
     elif r.weights:
         name, objective, classes = supernet_objective(r, space)
@@ -97,13 +101,22 @@ def run(r: SearchRequest) -> dict[str, Any]:
         name, classes = "flops-proxy", r.classes
         objective = None
     results = []
+    refused = {"operation": 0, "score": 0}
     for latency in budgets:
         budget = Budget(latency, profile, r.flops, classes, space.detector)
         score = objective or (lambda arch, b=budget: b.costs(arch)[1])
-        evolution = Evolution(space, budget, score, dataclasses.replace(r.settings), batch)
+        evolution = Evolution(space, budget, score, dataclasses.replace(r.settings), batch,
+                              pruned.allows if pruned is not None else None)
         ranked = evolution.run()
         console.info(f"budget {_budget_text(latency, r.flops, profile)}: {budget.evaluations:,} candidates, "
                      f"{len(ranked):,} distinct archs scored")
+        if pruned is not None:
+            c = pruned.take_counts()
+            for key in refused:
+                refused[key] += c[f"refused_{key}"]
+            console.info(f"pruned space: {c['refused_operation'] + c['refused_score']:,} of {c['judged']:,} new candidates "
+                         f"within the budget refused ({c['refused_operation']:,} for a removed operation, "
+                         f"{c['refused_score']:,} for a score below their bucket's threshold)")
         for value, arch in ranked[: r.top if r.pareto is None else 1]:
             latency_ms, gflops = budget.costs(arch)
             results.append({
@@ -113,10 +126,27 @@ def run(r: SearchRequest) -> dict[str, Any]:
                 "objective": {"name": name, "score": value, "measured": name == "supernet-ap"},
                 "budget": {"latency_ms": latency, "gflops": r.flops},
             })
-    settings = {**dataclasses.asdict(r.settings), "classes": classes}
+    settings = {**dataclasses.asdict(r.settings), "classes": classes, "pruned": pruned is not None}
+    if pruned is not None:
+        p = pruned.acceptance.pruning
+        settings["pruning"] = {"strategy": p.settings.get("strategy"),
+                               "filter": {"path": p.filter_path, "sha256": p.filter_sha256}, "refused": refused}
     if len(results) == 1:
         return json_artifact("gaia/arch", {**results[0], "search": settings})
     return json_artifact("gaia/arch-set", {"archs": results, "search": settings})
+
+
+def _pruned_rows(space, scorer):
+    """(The verdicts of a pruned space on the search's candidates, whether they share the objective's
+    `scorer`: the same file as the pruned space's filter). The filter, when the thresholds need it, is
+    checked now (missing or changed: refused before the search starts)."""
+    from gaia_cli.pathfilter.accept import Acceptance, AcceptingRows
+
+    same = scorer is not None and scorer.ref.sha256 == space.pruning["filter"]["sha256"]
+    acceptance = Acceptance(space, scorer if same else None)
+    if acceptance.needs_scores:
+        acceptance.scorer  # noqa: B018 (loads it)
+    return AcceptingRows(acceptance), same
 
 
 def _parse_pareto(spec: str) -> list[float]:

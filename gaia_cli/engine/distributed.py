@@ -34,6 +34,11 @@ def setup(device: torch.device) -> tuple[int, int]:
     return world()
 
 
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def teardown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

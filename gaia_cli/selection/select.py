@@ -280,6 +280,8 @@ def run(r: SelectRequest) -> dict[str, Any] | None:
         model, identity, ref = load_model(r, device, upstream[0].coco)
         label_space = ({"path": str(labels.source), "sha256": read_labels_sha(r.labels)} if labels else None)
         reports = features(r, sources, model, identity, ref, folder, label_space, device)
+        if world > 1:  # every rank's last collective is done before any rank destroys the group
+            ddp.barrier()
         if rank != 0:
             return None
         if r.features_only:

@@ -78,7 +78,7 @@ def flops(
 def sample_archs(
     space: Annotated[str, typer.Argument(help="A preset or a gaia/space file.")],
     n: Annotated[int, typer.Option("-n", help="How many archs.")] = 1,
-    rule: Annotated[str, typer.Option("--rule", help="uniform, max, min, anchor, max-depth, min-depth, max-width, min-width, max-scale, min-scale; a comma list or 'gaia' cycles them.")] = "uniform",
+    rule: Annotated[str, typer.Option("--rule", help="uniform, max, min, anchor, max-depth, min-depth, max-width, min-width, max-scale, min-scale; a comma list cycles them; 'gaia' draws one of the prescribed rules at random each time, 'gaia-cycle' takes them in turn, each followed by uniform.")] = "uniform",
     every: Annotated[bool, typer.Option("--all", help="Enumerate every arch of the space instead.")] = False,
     seed: Seed = 0,
     verbose: Verbose = 0,

@@ -116,14 +116,14 @@ def test_a_detector_trains_on_a_target_with_ignore_regions_only_and_mixed():
 
 
 def test_finetune_percent_reports_the_split_it_trains_on(shapes, tmp_path):
-    from conftest import run_gaia
+    from conftest import gaia_here
     from gaia_cli.nn.io import save_detector
 
     names = [c["name"] for c in json.loads((shapes / "train.json").read_text())["categories"]]
     torch.manual_seed(0)
     save_detector(tmp_path / "sn.h5", Supernet(preset("tiny"), len(names) + 1), names)
     arch = json.dumps(preset("tiny").min_arch.as_dict())
-    proc = run_gaia("finetune", "--weights", tmp_path / "sn.h5", "--arch", "-", "--data", shapes / "train.json",
+    proc = gaia_here("finetune", "--weights", tmp_path / "sn.h5", "--arch", "-", "--data", shapes / "train.json",
                     "--percent", 25, "--schedule", "custom", "--epochs", 1, "--stop-after", 2, "--recalibrate", 4,
                     "--workers", 0, "--batch-size", 2, "-o", tmp_path / "m.h5", input=arch)
     assert proc.returncode == 0, proc.stderr

@@ -42,7 +42,10 @@ class FinetuneRequest:
     epochs: int = 13
     lr_steps: str | None = None
     lr_decay: float = 0.2
-    lr_per_image: float = 0.0001875
+    lr_per_image: float | None = None  # None: the recipe's (0.0001875)
+    head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
+    iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
+    recipe: str = "default"  # gaia_cli.engine.recipes
     batch_size: int = 2
     warmup_iters: int = 100
     freeze: str = "none"
@@ -137,6 +140,11 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.io import load_detector
 
+    from gaia_cli.engine.recipes import applied_line, resolve
+
+    values, applied = resolve("finetune", r.recipe, {k: getattr(r, k) for k in ("lr_per_image", "head_loss_weight",
+                                                                               "iou_balanced")})
+    r = dataclasses.replace(r, **values)
     if r.freeze not in FREEZE:
         raise BadInput(f"--freeze must be one of {', '.join(FREEZE)}")
     if r.schedule not in SCHEDULES:
@@ -146,6 +154,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli.checks import check_options
 
     check_options({"--epochs": r.epochs, "--lr-decay": r.lr_decay, "--lr-per-image": r.lr_per_image,
+                   "--head-loss-weight": r.head_loss_weight,
                    "--batch-size": r.batch_size, "--warmup-iters": r.warmup_iters, "--two-stage": r.two_stage,
                    "--percent": r.percent, "--shots": r.shots, "--recalibrate": r.recalibrate,
                    "--checkpoint-every": r.checkpoint_every, "--stop-after": r.stop_after, "--workers": r.workers,
@@ -160,6 +169,8 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     if r.amp and device.type != "cuda":
         raise BadInput("--amp needs a CUDA device")
     phases = phases_for(r)
+    if applied and r.recipe != "default":
+        console.info(applied_line(r.recipe, applied))
     from gaia_cli.engine.train import seed_all
 
     seed_all(r.seed)  # before the surgery draws the new classes' rows: the same --seed, the same model
@@ -173,6 +184,11 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         out = r.split_out or default_split_path(r.output)
         console.emit_json(subset, out)
         train = load_coco(out, train.image_root)
+        console.info(f"split: {split_report['images']} images; kept {split_report['kept']} of {split_report['instances']} "
+                     f"instances ({split_report['kept_percent']:g}%), {split_report['ignored']} more in those images made "
+                     f"ignore regions; per class (kept/ignored/of): " + ", ".join(
+                         f"{n} {v['kept']}/{v['ignored']}/{v['instances']}" for n, v in list(split_report["per_category"].items())[:10])
+                     + (" ..." if len(split_report["per_category"]) > 10 else ""))
         if split_report["empty_categories"]:
             console.warn(f"the split keeps no instance of {', '.join(split_report['empty_categories'][:5])} "
                          f"(rounded down, as INTERN does)")
@@ -233,6 +249,10 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     if world > 1:
         use_sync_bn(static)
     ddp.broadcast_params(static)
+    if r.iou_balanced:
+        from gaia_cli.nn.sampling import use_iou_balanced_sampling
+
+        use_iou_balanced_sampling(static)
     dataset = DetectionDataset(train, transforms=default_transforms(train=True))
     ratios = dataset.aspect_ratios()
     if r.extra_data:
@@ -268,10 +288,10 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
         stage_phases = phases if epochs is None else [dataclasses.replace(phases[0], epochs=epochs,
                                                                           steps=tuple(s for s in phases[0].steps if s < epochs))]
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters,
-                               rules="uniform", amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
+                               head_loss_weight=r.head_loss_weight, rules="uniform", amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
                                log_every=20, seed=r.seed, stop_after=r.stop_after)
         run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
-                   "freeze": frozen, "classes": classes, "schedule": r.schedule}
+                   "freeze": frozen, "classes": classes, "schedule": r.schedule, "iou_balanced": r.iou_balanced}
         ckpt = checkpoints(r.output)[1 if stage == "head" else 0]
         trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key)
         if r.resume and ckpt.is_file():
@@ -293,7 +313,8 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     final = history[-1] if history else {}
     extra = {"arch": arch.as_dict(), "detector": (meta["space"].detector if meta["role"] == "supernet" else meta["detector"]),
              "surgery": surgery, "history": history, "split": split_report,
-             "training": {"schedule": r.schedule, "freeze": r.freeze, "two_stage": r.two_stage,
+             "training": {"schedule": r.schedule, "freeze": r.freeze, "two_stage": r.two_stage, "recipe": r.recipe,
+                          "head_loss_weight": r.head_loss_weight, "iou_balanced": r.iou_balanced,
                           "iterations": sum(t.position.iteration for t in trainers),
                           "log": [rec for t in trainers for rec in t.log]}}
     ddp.check_replicas(static)

@@ -118,16 +118,6 @@ def thaw(model: nn.Module) -> None:
         p.requires_grad_(True)
 
 
-def _vectors_for(labels) -> Any:
-    from gaia_cli.labels.vectors import load_vectors
-
-    meta = (labels.extra or {}).get("vectors") or {}
-    source = meta.get("source")
-    if source and Path(source).is_file():
-        return load_vectors(source, meta.get("format", "auto"))
-    return load_vectors()
-
-
 def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli import devices
     from gaia_cli.data.coco import load_coco
@@ -136,7 +126,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli.engine.evaluation import recalibration_batches, select_path
     from gaia_cli.engine.supernet import default_split_path
     from gaia_cli.labels.space import read_labels
-    from gaia_cli.labels.surgery import fit_predictor, match_classes
+    from gaia_cli.labels.surgery import fit_predictor, match_classes, vectors_for
     from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.io import load_detector
 
@@ -195,7 +185,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     if len(train.images) < r.batch_size:
         raise BadInput(f"the training set has {len(train.images)} images, fewer than --batch-size {r.batch_size}", r.data)
     labels = read_labels(r.labels) if r.labels else None
-    surgery = match_classes(meta["classes"], train.categories, labels, _vectors_for(labels) if labels else None)
+    surgery = match_classes(meta["classes"], train.categories, labels, vectors_for(labels) if labels else None)
     static.roi_heads.box_predictor = fit_predictor(static.roi_heads.box_predictor, meta["classes"], surgery)
     classes = [c["name"] for c in train.categories]
     if val is not None:

@@ -135,7 +135,7 @@ def run(r: TrainRequest) -> None:
     from gaia_cli.engine.train import (
         TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
     from gaia_cli.nn.detector import Supernet
-    from gaia_cli.nn.io import init_backbone, save_detector
+    from gaia_cli.nn.io import init_weights, save_detector
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import parse_rules
 
@@ -167,8 +167,17 @@ def run(r: TrainRequest) -> None:
             from gaia_cli.nn.sampling import use_iou_balanced_sampling
 
             use_iou_balanced_sampling(model)
-        init_report = init_backbone(model, r.init) if r.init else None
-        if init_report:
+        init_report = None
+        if r.init:
+            from gaia_cli.labels.space import read_labels
+
+            init_report = init_weights(model, r.init, classes, read_labels(r.labels) if r.labels else None)
+        if init_report and init_report.get("role") == "supernet":
+            grown = init_report["classes"]
+            borrowed = ", ".join(f"{s['category']} <- {s['from']}" for s in init_report["surgery"] if s["how"] == "borrowed")
+            console.info(f"--init: the whole supernet ({init_report['loaded']} tensors); classes: {grown['kept']} kept, "
+                         f"{grown['borrowed']} borrowed{' (' + borrowed[:200] + ')' if borrowed else ''}, {grown['new']} new")
+        elif init_report:
             console.info(f"--init: loaded {init_report['loaded']} backbone tensors, skipped {len(init_report['skipped'])}")
         prepare_replica(model, device)
 

@@ -9,7 +9,11 @@ after the first; `custom` takes `--epochs` and `--lr-steps`.
 
 Frozen parts ("Proper Reuse"): their weights and batch-norm statistics stay as they are (BN becomes
 torchvision's FrozenBatchNorm2d), they leave the optimiser and autograd, so no activations are kept for
-them. `--two-stage E` trains the head alone for E epochs, then everything.
+them. `backbone` freezes the backbone and trains FPN, RPN and RoI heads (also INTERN's linear probe);
+`backbone+fpn` trains the RPN and RoI heads alone. `--two-stage E` trains the head alone for E epochs, then
+everything. `--recipe gaia` trains as GAIA's supernet did (head losses x5, IoU-balanced RoI sampling;
+gaia_cli.engine.recipes). Percentage and K-shot splits mark the unchosen instances of chosen images as
+ignore regions (gaia_cli.data.split).
 """
 
 from __future__ import annotations

@@ -37,10 +37,10 @@ ROWS = {"rules-gaia": ["--rules", "gaia"], "rules-cycle": ["--rules", "gaia-cycl
 BASELINE = "rules-gaia"
 
 
-def train(args: list[str], space: str, train_json: Path, out: Path, cfg: dict, device: str) -> tuple[float, int]:
+def train(args: list[str], space: str, train_json: Path, out: Path, cfg: dict, device: str, seed: int) -> tuple[float, int]:
     start = time.perf_counter()
     gaia("train-supernet", "--data", train_json, "--space", space, "--epochs", cfg["epochs"], "--batch-size",
-         cfg["batch_size"], *args, "--workers", 0, "--device", device, "--restart", "-q", "-o", out)
+         cfg["batch_size"], *args, "--seed", seed, "--workers", 0, "--device", device, "--restart", "-q", "-o", out)
     seconds = time.perf_counter() - start
     from gaia_cli.artifacts import H5Artifact
 
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="epochs of each training run (default: the scale's)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"rows to run ({', '.join(ROWS)}); rows already "
                                                                  "in --workdir are read back")
+    parser.add_argument("--seed", type=int, default=0, help="train-supernet's --seed (the toy data stays seed 0)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp folder)")
@@ -67,11 +68,11 @@ def main() -> None:
     cfg = dict(SCALES["quick" if args.quick else args.scale])
     cfg["space"] = args.space or cfg["space"]
     cfg["epochs"] = args.epochs or cfg["epochs"]
-    key = {**cfg, "device": args.device}
+    key = {**cfg, "device": args.device, "seed": args.seed}
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_recipe."))
     (work / "rows").mkdir(parents=True, exist_ok=True)
     print(f"toy data: {cfg['images']} train / {cfg['val_images']} val images of {cfg['size']} px, seed 0; space "
-          f"{cfg['space']}; {cfg['epochs']} epochs of batch {cfg['batch_size']}; device {args.device}; "
+          f"{cfg['space']}; {cfg['epochs']} epochs of batch {cfg['batch_size']}; training seed {args.seed}; device {args.device}; "
           f"{os.environ.get('OMP_NUM_THREADS', 'all')} threads; in {work}", flush=True)
     toy = work / "toy"
     if not (toy / "train.json").is_file():
@@ -85,12 +86,12 @@ def main() -> None:
 
     results: dict[str, dict] = {}
     for name in ROWS:
-        saved = work / "rows" / f"{name}.json"
+        saved = work / "rows" / f"{name}.seed{args.seed}.json"
         if saved.is_file() and json.loads(saved.read_text())["config"] == key:
             results[name] = json.loads(saved.read_text())["result"]
         elif name in wanted:
-            sn = work / f"supernet.{name}.h5"
-            seconds, steps = train(ROWS[name], cfg["space"], train_json, sn, cfg, args.device)
+            sn = work / f"supernet.{name}.seed{args.seed}.h5"
+            seconds, steps = train(ROWS[name], cfg["space"], train_json, sn, cfg, args.device, args.seed)
             per_path = {p: eval_path(sn, arch, val_json, train_json, args.device) for p, arch in paths}
             results[name] = {"args": ROWS[name], "steps": steps, "seconds": round(seconds),
                              "paths": {p: {"AP": round(m["AP"], 1), "AP50": round(m["AP50"], 1)} for p, m in per_path.items()}}

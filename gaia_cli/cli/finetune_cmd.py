@@ -9,9 +9,9 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import checkpoint, command
-from gaia_cli.engine.recipes import describe as _describe_recipe
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Restart, Resume, Seed, StopAfter, Verbose, Workers)
+from gaia_cli.engine.recipes import describe as _describe_recipe
 
 
 def _implied_outputs(args: dict) -> list[tuple[str, Path]]:

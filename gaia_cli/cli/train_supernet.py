@@ -8,11 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli.cli.commands import checkpoint, command
-from gaia_cli.engine.recipes import describe as _describe_recipe
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
     StopAfter, Verbose, WeightDecay, Workers)
-
+from gaia_cli.engine.recipes import describe as _describe_recipe
 
 
 def _recipe(name: str) -> str:

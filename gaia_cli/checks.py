@@ -103,6 +103,7 @@ OPTIONS: dict[str, Range] = {
     "--tau": SHARE,
     "--erf-every": AT_LEAST_1,
     "--erf-images": AT_LEAST_1,
+    "--iterations": AT_LEAST_1,
     # predict
     "--score": SHARE,
     # search

@@ -99,7 +99,10 @@ def test_percentage_split_keeps_each_class_share(shapes):
     kept_ids = {im["id"] for im in subset["images"]}
     for cat in data.categories:
         n = sum(1 for a in data.annotations if a["category_id"] == cat["id"] and not a.get("iscrowd"))
-        assert report["per_category"][cat["name"]] == {"instances": n, "kept": math.floor(n * 0.3)}
+        entry = report["per_category"][cat["name"]]
+        assert (entry["instances"], entry["kept"]) == (n, math.floor(n * 0.3))
+        kept = [a for a in subset["annotations"] if a["category_id"] == cat["id"] and not a["iscrowd"]]
+        assert len(kept) == entry["kept"]  # the split holds P% of the class, the rest of its images are ignored
     assert all(a["image_id"] in kept_ids for a in subset["annotations"])
     again, _ = split(data, percent=30, seed=1)
     assert again == subset

@@ -317,6 +317,31 @@ def test_resume_ends_with_the_same_backbone(samples, tmp_path):
     assert all(torch.equal(ta[k], tb[k]) for k in ta), [k for k in ta if not torch.equal(ta[k], tb[k])][:5]
 
 
+def test_iterations_end_the_run_on_that_step_with_the_cosine_at_zero(samples, tmp_path):
+    """Montage 4.1 counts its schedule in iterations (64k at batch 512): --iterations N ends at step N, within an
+    epoch, the cosine reaching 0 there; without --epochs or --iterations the run is the paper's compute at this
+    batch, said at start."""
+    from gaia_cli.engine.pretrain import PretrainRequest, paper_iterations, run
+
+    common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, workers=0, device="cpu",
+                  warmup_iters=0, lr_per_image=0.005, mode="block", log_every=1)
+    run(PretrainRequest(output=tmp_path / "n.h5", iterations=7, **common))
+    with H5Artifact(tmp_path / "n.h5", "gaia/weights") as art:
+        record = art.meta("pretraining")
+    from gaia_cli.montage.assemble import MontageDataset, Template
+    from gaia_cli.montage.samples import MontageSamples
+
+    per_epoch = -(-len(MontageDataset(MontageSamples(samples), Template(96))) // 4)
+    assert record["iterations"] == len(record["log"]) == 7 and 7 % per_epoch  # not a whole number of epochs
+    rates = [r["lr"] for r in record["log"]]
+    assert rates[0] == pytest.approx(0.02) and rates == sorted(rates, reverse=True) and rates[-1] < 0.02 * 0.05
+    assert paper_iterations(512, 1) == 64_000 and paper_iterations(64, 8) == 64_000 and paper_iterations(8, 1) == 4_096_000
+    proc = gaia_here("pretrain", samples, "--space", "tiny", "--size", "96", "--batch-size", "8", "--workers", "0",
+                     "--mode", "block", "--stop-after", "1", "-o", tmp_path / "p.h5")
+    assert proc.returncode == 0, proc.stderr
+    assert "4,096,000 steps of 8 montages (32,768,000 montages, 1x the paper's): the paper's compute" in proc.stderr
+
+
 def test_two_processes_pretrain_identical_replicas_with_shared_soft_labels(samples, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -408,6 +433,7 @@ def test_pretrain_bad_inputs(samples, backbone, tmp_path):
     assert_bad_input(gaia_here("pretrain", same, "--space", "tiny", "-o", same), "is the input")
     for args, fragment in [(["--mode", "dense"], "--mode"), (["--tau", "1.5"], "--tau"), (["--size", "48"], "too small"),
                            (["--space", "tiny", "--arch", "a.json"], "not both"), (["--epochs", "0"], "at least 1"),
-                           (["--space", "ar9"], "not a space preset"), (["--amp", "--device", "cpu"], "CUDA")]:
+                           (["--space", "ar9"], "not a space preset"), (["--amp", "--device", "cpu"], "CUDA"),
+                           (["--iterations", "0"], "at least 1"), (["--epochs", "2", "--iterations", "5"], "not both")]:
         assert_bad_input(gaia_here("pretrain", samples, *args, "-o", out), fragment)
     assert not out.exists()

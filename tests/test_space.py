@@ -106,9 +106,25 @@ def test_rules_do_what_they_say():
         assert sample(space, "max-scale", rng).scale == space.scale[-1]
     for rule in RULES:
         assert space.contains(sample(space, rule, rng))
-    cycle = PathSampler(space, "gaia", seed=0)
+    cycle = PathSampler(space, "gaia-cycle", seed=0)
     drawn = [cycle.next() for _ in range(len(GAIA_CYCLE))]
     assert drawn[0] == space.max_arch and drawn[2] == space.min_arch and drawn[4] == space.anchors["AR50"]
+
+
+def test_gaia_draws_one_prescribed_rule_at_random_each_step():
+    """GAIA 4.1: "in each iteration, we randomly pick an available model that obeys one of the prescribed rules"."""
+    from collections import Counter
+
+    from gaia_cli.space.sampling import PRESCRIBED
+
+    sampler = PathSampler(preset("ar50"), "gaia", seed=3)
+    rules = [sampler.next_rule() for _ in range(1800)]
+    counts = Counter(rules)
+    assert set(counts) == set(PRESCRIBED) and "uniform" not in counts  # every path obeys a prescribed rule
+    assert all(150 <= c <= 250 for c in counts.values())  # each about 1/9 of the steps
+    assert rules[:9] != list(PRESCRIBED)  # not in turn
+    anchorless = PathSampler(preset("tiny").__class__("hand", [[1, 2]] * 4, [[8, 16]] * 5, [64, 96]), "gaia", seed=0)
+    assert "anchor" not in {anchorless.next_rule() for _ in range(200)}
 
 
 def test_sampler_state_resumes_the_same_sequence():

@@ -121,11 +121,11 @@ def test_iou_balanced_sampling_spreads_negatives_over_iou_ranges():
 
 
 def test_iou_balanced_roi_heads_train():
-    from gaia_cli.nn.sampling import IoUBalancedRoIHeads, use_iou_balanced_sampling
+    from gaia_cli.nn.sampling import IoUBalancedSampler, use_iou_balanced_sampling
 
     net = Supernet(preset("tiny"), num_classes=3).train()
     use_iou_balanced_sampling(net)
-    assert isinstance(net.roi_heads, IoUBalancedRoIHeads)
+    assert isinstance(net.roi_heads.fg_bg_sampler, IoUBalancedSampler)
     target = {"boxes": torch.tensor([[10.0, 10.0, 40.0, 50.0], [50.0, 20.0, 90.0, 60.0]]), "labels": torch.tensor([1, 2])}
     losses = net([torch.rand(3, 96, 96)], [target])
     assert all(torch.isfinite(v) for v in losses.values())

@@ -11,6 +11,7 @@ from gaia_cli import console
 from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Restart, Resume, Seed, StopAfter, Verbose, Workers)
+from gaia_cli.engine.recipes import describe as _describe_recipe
 
 
 def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
@@ -35,7 +36,8 @@ def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
         "Examples:\n\n"
         "  gaia finetune --weights supernet.h5 --arch arch.json --data train.json --val val.json -o model.h5\n\n"
         "  gaia search --latency 25 --device v100 | gaia finetune --weights supernet.h5 --arch - --data train.json -o model.h5\n\n"
-        "  gaia finetune ... --freeze backbone --percent 10 --schedule fast --metric mr"
+        "  gaia finetune ... --freeze backbone --percent 10 --schedule fast --metric mr   # INTERN's linear probe\n\n"
+        "  gaia finetune ... --recipe gaia      # GAIA's: head loss x5, IoU-balanced sampling, 1x"
     ),
 )
 def finetune(
@@ -50,14 +52,19 @@ def finetune(
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops (custom).")] = None,
     lr_decay: Annotated[float, typer.Option("--lr-decay", help="Factor at each step (custom).")] = 0.2,
-    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
+    lr_per_image: Annotated[Optional[float], typer.Option("--lr-per-image", help="Learning rate per image of a step (default: the recipe's; GAIA: 0.0001875).", show_default=False)] = None,
+    head_loss_weight: Annotated[Optional[float], typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (default: the recipe's; GAIA: 5, as its supernet).", show_default=False)] = None,
+    iou_balanced: Annotated[Optional[bool], typer.Option("--iou-balanced/--no-iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; default: the recipe's).", show_default=False)] = None,
+    recipe: Annotated[str, typer.Option("--recipe", help=(
+        "Option values in one switch (an option given wins): default = " + _describe_recipe("finetune", "default")
+        + "; gaia (GAIA 4.2.3, as the supernet was trained) = " + _describe_recipe("finetune", "gaia") + "."))] = "default",
     batch_size: BatchSize = 2,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps (at most a tenth of the run).")] = 100,
-    freeze: Annotated[str, typer.Option("--freeze", help="none, backbone (Proper Reuse) or backbone+fpn (linear-probe style).")] = "none",
+    freeze: Annotated[str, typer.Option("--freeze", help="none; backbone (Proper Reuse, and INTERN's linear probe: FPN, RPN and RoI heads train on a frozen backbone); or backbone+fpn (the RPN and RoI heads alone).")] = "none",
     two_stage: Annotated[int, typer.Option("--two-stage", help="Train the head alone for this many epochs first, then everything.")] = 0,
     extra_data: Annotated[Optional[str], typer.Option("--extra-data", help="Add the upstream images of a gaia/selection (from select-data), mapped into the target's categories.")] = None,
-    percent: Annotated[Optional[float], typer.Option("--percent", help="Train on INTERN's P% split (per class, rounded down).")] = None,
-    shots: Annotated[Optional[int], typer.Option("--shots", help="Train on K instances of each class.")] = None,
+    percent: Annotated[Optional[float], typer.Option("--percent", help="Train on INTERN's P% split: P% of each class's instances (rounded down); the other boxes of the chosen images become ignore regions.")] = None,
+    shots: Annotated[Optional[int], typer.Option("--shots", help="Train on K instances of each class (the other boxes of their images: ignore regions).")] = None,
     split_out: Annotated[Optional[Path], typer.Option("--split-out", help="Where the split goes (default: OUTPUT.split.json).", dir_okay=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="ap (COCO) or mr (adds the log-average miss rate MR^-2).")] = "ap",
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Training images to recalibrate the extracted path's BN with.")] = 2000,
@@ -81,7 +88,8 @@ def finetune(
 
     result = run(FinetuneRequest(weights=weights, data=data, output=output, arch=arch, val=val, images=images,
                                  labels=labels, schedule=schedule, epochs=epochs, lr_steps=lr_steps, lr_decay=lr_decay,
-                                 lr_per_image=lr_per_image, batch_size=batch_size, warmup_iters=warmup_iters,
+                                 lr_per_image=lr_per_image, head_loss_weight=head_loss_weight,
+                                 iou_balanced=iou_balanced, recipe=recipe, batch_size=batch_size, warmup_iters=warmup_iters,
                                  freeze=freeze, two_stage=two_stage, extra_data=extra_data, percent=percent, shots=shots, split_out=split_out,
                                  metric=metric, recalibrate=recalibrate, amp=amp, workers=workers,
                                  checkpoint_every=checkpoint_every, stop_after=stop_after, resume=resume, restart=restart,

@@ -63,6 +63,6 @@ WeightDecay = Annotated[float, typer.Option("--weight-decay", help="SGD weight d
 ClipGrad = Annotated[float, typer.Option("--clip-grad", help="Clip the gradient norm to this (0: off).")]
 # commands that train a supernet's paths (train-supernet, pretrain)
 Rules = Annotated[str, typer.Option(
-    "--rules", help="Path sampling: gaia (GAIA's rules cycled with uniform), sandwich, uniform, or a comma list of rules.")]
+    "--rules", help="Path sampling: gaia (one of GAIA's prescribed rules drawn at random each step, the paper's), gaia-cycle (the rules in turn, each followed by uniform), sandwich, uniform, or a comma list of rules (in turn).")]
 PathsPerStep = Annotated[int, typer.Option(
     "--paths-per-step", help="Paths per step, gradients accumulated (3 with --rules sandwich).")]

@@ -35,7 +35,8 @@ def pretrain(
     tau: Annotated[float, typer.Option("--tau", help="ERF mode: the least weight of a position's own region's label.")] = 0.7,
     erf_every: Annotated[int, typer.Option("--erf-every", help="ERF mode: recompute the soft labels from the network's input gradients every this many steps.")] = 5000,
     erf_images: Annotated[int, typer.Option("--erf-images", help="ERF mode: montages the receptive fields are measured on.")] = 16,
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs; an epoch is a montage per 4 samples.")] = 100,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Length in epochs (an epoch is a montage per 4 samples) instead of --iterations.", show_default=False)] = None,
+    iterations: Annotated[Optional[int], typer.Option("--iterations", help="Length in steps (default: the paper's compute, 64k steps of 512 montages, scaled to the montages of a step: 64000 x 512 / (batch x processes); printed at start).", show_default=False)] = None,
     batch_size: BatchSize = 64,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Peak learning rate per montage of a step (the paper: 0.8 for 512).")] = 0.8 / 512,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Steps of linear warm-up from a quarter of the rate (at most a tenth of the run).")] = 1250,
@@ -69,7 +70,8 @@ def pretrain(
     from gaia_cli.engine.pretrain import PretrainRequest, run
 
     run(PretrainRequest(samples=samples, output=output, space=space, arch=arch, size=size, split=split, mode=mode,
-                        tau=tau, erf_every=erf_every, erf_images=erf_images, epochs=epochs, batch_size=batch_size,
+                        tau=tau, erf_every=erf_every, erf_images=erf_images, epochs=epochs, iterations=iterations,
+                        batch_size=batch_size,
                         lr_per_image=lr_per_image, warmup_iters=warmup_iters, weight_decay=weight_decay,
                         clip_grad=clip_grad, rules=rules, paths_per_step=paths_per_step, amp=amp, workers=workers,
                         checkpoint_every=checkpoint_every, log_every=log_every, stop_after=stop_after,

@@ -82,7 +82,7 @@ def flops(
 def sample_archs(
     space: Annotated[str, typer.Argument(help="A preset or a gaia/space file.")],
     n: Annotated[int, typer.Option("-n", help="How many archs.")] = 1,
-    rule: Annotated[str, typer.Option("--rule", help="uniform, max, min, anchor, max-depth, min-depth, max-width, min-width, max-scale, min-scale; a comma list or 'gaia' cycles them.")] = "uniform",
+    rule: Annotated[str, typer.Option("--rule", help="uniform, max, min, anchor, max-depth, min-depth, max-width, min-width, max-scale, min-scale; a comma list cycles them; 'gaia' draws one of the prescribed rules at random each time, 'gaia-cycle' takes them in turn, each followed by uniform.")] = "uniform",
     every: Annotated[bool, typer.Option("--all", help="Enumerate every arch of the space instead.")] = False,
     pathfilter: Annotated[Optional[str], typer.Option("--pathfilter", help="Add each arch's FLOPs bucket and score by this path filter (from fit-pathfilter).")] = None,
     seed: Seed = 0,

@@ -11,6 +11,11 @@ from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
     StopAfter, Verbose, WeightDecay, Workers)
+from gaia_cli.engine.recipes import describe as _describe_recipe
+
+
+def _recipe(name: str) -> str:
+    return _describe_recipe("train-supernet", name)
 
 
 @command(
@@ -21,7 +26,7 @@ from gaia_cli.cli.options import (
         "Examples:\n\n"
         "  gaia train-supernet --data toy/train.json --space tiny --epochs 4 -o supernet.h5\n\n"
         "  gaia train-supernet --data coco.u.json --data o365.u.json --labels labels.json --space ar50to101 \\\n"
-        "      --abps --head-loss-weight 5 --batch-size 2 -o supernet.h5      # GAIA's schedule\n\n"
+        "      --recipe gaia --batch-size 2 -o supernet.h5      # GAIA's recipe: ABPS, head loss x5, IoU-balanced\n\n"
         "  torchrun --nproc_per_node 8 -m gaia_cli train-supernet ... --resume   # continue a stopped run"
     ),
 )
@@ -33,18 +38,21 @@ def train_supernet(
     images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (one --data only; default: found beside it).", file_okay=False)] = None,
     abps: Annotated[bool, typer.Option("--abps", help="GAIA's anchor-based progressive shrinking: ar101:24:16,21;ar77:13:8,11;ar50:13:8,11.")] = False,
     phases: Annotated[Optional[str], typer.Option("--phases", help="Phases SPACE:EPOCHS[:STEPS], ';'-separated; each shrink adds a warm-up epoch.")] = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases).")] = 12,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases; default 12).", show_default=False)] = None,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
-    rules: Rules = "gaia",
+    rules: Annotated[Optional[str], typer.Option("--rules", help=Rules.__metadata__[0].help + " Default: the recipe's (gaia).", show_default=False)] = None,
     paths_per_step: PathsPerStep = 1,
     batch_size: BatchSize = 2,
-    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Learning rate per image of a step (GAIA: 0.00125).")] = 0.00125,
+    lr_per_image: Annotated[Optional[float], typer.Option("--lr-per-image", help="Learning rate per image of a step (default: the recipe's; GAIA: 0.00125).", show_default=False)] = None,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase (at most a tenth of its steps).")] = 1000,
     weight_decay: WeightDecay = 1e-4,
     clip_grad: ClipGrad = 10.0,
-    head_loss_weight: Annotated[float, typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (GAIA: 5).")] = 1.0,
-    iou_balanced: Annotated[bool, typer.Option("--iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; GAIA trains with it).")] = False,
-    init: Annotated[Optional[Path], typer.Option("--init", help="Backbone weights: a gaia/weights backbone or a torchvision ResNet .pth.", dir_okay=False)] = None,
+    head_loss_weight: Annotated[Optional[float], typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (default: the recipe's; GAIA: 5).", show_default=False)] = None,
+    iou_balanced: Annotated[Optional[bool], typer.Option("--iou-balanced/--no-iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; GAIA trains with it; default: the recipe's).", show_default=False)] = None,
+    recipe: Annotated[str, typer.Option("--recipe", help=(
+        "Option values in one switch (an option given wins): default = " + _recipe("default") + "; gaia (GAIA 4.2.2) = "
+        + _recipe("gaia") + "; scratch (a random start on a small set) = " + _recipe("scratch") + "."))] = "default",
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights: a gaia/weights backbone or a torchvision ResNet .pth (the backbone), or a gaia/weights supernet of the same space (all of it; with --labels, a label space grown from its classes by unify-labels --base: old classes keep their rows, new ones borrow their nearest class's).", dir_okay=False)] = None,
     amp: Amp = False,
     workers: Workers = 2,
     checkpoint_every: CheckpointEvery = 500,
@@ -72,6 +80,6 @@ def train_supernet(
                      epochs=epochs, lr_steps=lr_steps, rules=rules, paths_per_step=paths_per_step,
                      batch_size=batch_size, lr_per_image=lr_per_image, warmup_iters=warmup_iters,
                      weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight,
-                     iou_balanced=iou_balanced, init=init,
+                     iou_balanced=iou_balanced, recipe=recipe, init=init,
                      amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
                      stop_after=stop_after, resume=resume, restart=restart, device=device, seed=seed))

@@ -3,7 +3,10 @@
 Each item is `(image, target)`: `image` a float tensor [3, H, W] in [0, 1]; `target` a dict with `boxes`
 (float32 [N, 4], x1y1x2y2 pixels), `labels` (int64 [N], 1..C; 0 is background), `image_id` (int64),
 `area` (float32 [N]) and `iscrowd` (int64 [N]). Crowd boxes are left out of training targets by default, as
-torchvision's detection references and pycocotools' evaluation treat them as "ignore" regions.
+torchvision's detection references and pycocotools' evaluation treat them as "ignore" regions. An annotation
+marked `"ignore": 1` (a percentage split's unchosen instances, gaia_cli.data.split) is an ignore region: it
+stays in the target with label -1 (`IGNORE_LABEL`), which the detector's RPN and RoI heads treat as neither
+object nor background (gaia_cli.nn.ignore).
 
 Labels: a single dataset's categories are numbered 1..C in the order of its `categories` list; combined
 datasets use the unified ids of a `gaia/labels` space (label k = unified id k). Transforms are
@@ -22,6 +25,8 @@ from torchvision.transforms import v2 as T
 from gaia_cli.data.coco import CocoDataset, xyxy
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.space import LabelSpace
+
+IGNORE_LABEL = -1  # gaia_cli.nn.ignore's (kept here too, so reading data imports no model code)
 
 
 def default_transforms(train: bool) -> Callable:
@@ -81,11 +86,13 @@ class DetectionDataset(Dataset):
 
     def target(self, index: int) -> dict[str, torch.Tensor]:
         record = self.coco.images[index]
-        anns = [a for a in self.coco.annotations_of(record["id"]) if self.include_crowd or not a.get("iscrowd")]
+        anns = [a for a in self.coco.annotations_of(record["id"])
+                if self.include_crowd or not a.get("iscrowd") or a.get("ignore")]
         boxes = torch.tensor([xyxy(a) for a in anns], dtype=torch.float32).reshape(-1, 4)
         return {
             "boxes": boxes,
-            "labels": torch.tensor([self.label_of_category[a["category_id"]] for a in anns], dtype=torch.int64),
+            "labels": torch.tensor([IGNORE_LABEL if a.get("ignore") else self.label_of_category[a["category_id"]]
+                                    for a in anns], dtype=torch.int64),
             "image_id": torch.tensor(record["id"], dtype=torch.int64),
             "area": torch.tensor([a["area"] for a in anns], dtype=torch.float32),
             "iscrowd": torch.tensor([int(a.get("iscrowd", 0)) for a in anns], dtype=torch.int64),

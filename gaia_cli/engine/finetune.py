@@ -9,7 +9,11 @@ after the first; `custom` takes `--epochs` and `--lr-steps`.
 
 Frozen parts ("Proper Reuse"): their weights and batch-norm statistics stay as they are (BN becomes
 torchvision's FrozenBatchNorm2d), they leave the optimiser and autograd, so no activations are kept for
-them. `--two-stage E` trains the head alone for E epochs, then everything.
+them. `backbone` freezes the backbone and trains FPN, RPN and RoI heads (also INTERN's linear probe);
+`backbone+fpn` trains the RPN and RoI heads alone. `--two-stage E` trains the head alone for E epochs, then
+everything. `--recipe gaia` trains as GAIA's supernet did (head losses x5, IoU-balanced RoI sampling;
+gaia_cli.engine.recipes). Percentage and K-shot splits mark the unchosen instances of chosen images as
+ignore regions (gaia_cli.data.split).
 """
 
 from __future__ import annotations
@@ -42,7 +46,10 @@ class FinetuneRequest:
     epochs: int = 13
     lr_steps: str | None = None
     lr_decay: float = 0.2
-    lr_per_image: float = 0.0001875
+    lr_per_image: float | None = None  # None: the recipe's (0.0001875)
+    head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
+    iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
+    recipe: str = "default"  # gaia_cli.engine.recipes
     batch_size: int = 2
     warmup_iters: int = 100
     freeze: str = "none"
@@ -116,16 +123,6 @@ def thaw(model: nn.Module) -> None:
         p.requires_grad_(True)
 
 
-def _vectors_for(labels) -> Any:
-    from gaia_cli.labels.vectors import load_vectors
-
-    meta = (labels.extra or {}).get("vectors") or {}
-    source = meta.get("source")
-    if source and Path(source).is_file():
-        return load_vectors(source, meta.get("format", "auto"))
-    return load_vectors()
-
-
 def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli import devices
     from gaia_cli.data.coco import load_coco
@@ -134,10 +131,15 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli.engine.evaluation import recalibration_batches, select_path
     from gaia_cli.engine.supernet import default_split_path
     from gaia_cli.labels.space import read_labels
-    from gaia_cli.labels.surgery import fit_predictor, match_classes
+    from gaia_cli.labels.surgery import fit_predictor, match_classes, vectors_for
     from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.io import load_detector
 
+    from gaia_cli.engine.recipes import applied_line, resolve
+
+    values, applied = resolve("finetune", r.recipe, {k: getattr(r, k) for k in ("lr_per_image", "head_loss_weight",
+                                                                               "iou_balanced")})
+    r = dataclasses.replace(r, **values)
     if r.freeze not in FREEZE:
         raise BadInput(f"--freeze must be one of {', '.join(FREEZE)}")
     if r.schedule not in SCHEDULES:
@@ -147,6 +149,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli.checks import check_options
 
     check_options({"--epochs": r.epochs, "--lr-decay": r.lr_decay, "--lr-per-image": r.lr_per_image,
+                   "--head-loss-weight": r.head_loss_weight,
                    "--batch-size": r.batch_size, "--warmup-iters": r.warmup_iters, "--two-stage": r.two_stage,
                    "--percent": r.percent, "--shots": r.shots, "--recalibrate": r.recalibrate,
                    "--checkpoint-every": r.checkpoint_every, "--stop-after": r.stop_after, "--workers": r.workers,
@@ -161,6 +164,8 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     if r.amp and device.type != "cuda":
         raise BadInput("--amp needs a CUDA device")
     phases = phases_for(r)
+    if applied and r.recipe != "default":
+        console.info(applied_line(r.recipe, applied))
     from gaia_cli.engine.train import seed_all
 
     seed_all(r.seed)  # before the surgery draws the new classes' rows: the same --seed, the same model
@@ -174,13 +179,18 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         out = r.split_out or default_split_path(r.output)
         console.emit_json(subset, out)
         train = load_coco(out, train.image_root)
+        console.info(f"split: {split_report['images']} images; kept {split_report['kept']} of {split_report['instances']} "
+                     f"instances ({split_report['kept_percent']:g}%), {split_report['ignored']} more in those images made "
+                     f"ignore regions; per class (kept/ignored/of): " + ", ".join(
+                         f"{n} {v['kept']}/{v['ignored']}/{v['instances']}" for n, v in list(split_report["per_category"].items())[:10])
+                     + (" ..." if len(split_report["per_category"]) > 10 else ""))
         if split_report["empty_categories"]:
             console.warn(f"the split keeps no instance of {', '.join(split_report['empty_categories'][:5])} "
                          f"(rounded down, as INTERN does)")
     if len(train.images) < r.batch_size:
         raise BadInput(f"the training set has {len(train.images)} images, fewer than --batch-size {r.batch_size}", r.data)
     labels = read_labels(r.labels) if r.labels else None
-    surgery = match_classes(meta["classes"], train.categories, labels, _vectors_for(labels) if labels else None)
+    surgery = match_classes(meta["classes"], train.categories, labels, vectors_for(labels) if labels else None)
     static.roi_heads.box_predictor = fit_predictor(static.roi_heads.box_predictor, meta["classes"], surgery)
     classes = [c["name"] for c in train.categories]
     if val is not None:
@@ -234,6 +244,10 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     if world > 1:
         use_sync_bn(static)
     ddp.broadcast_params(static)
+    if r.iou_balanced:
+        from gaia_cli.nn.sampling import use_iou_balanced_sampling
+
+        use_iou_balanced_sampling(static)
     dataset = DetectionDataset(train, transforms=default_transforms(train=True))
     ratios = dataset.aspect_ratios()
     if r.extra_data:
@@ -269,10 +283,10 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
         stage_phases = phases if epochs is None else [dataclasses.replace(phases[0], epochs=epochs,
                                                                           steps=tuple(s for s in phases[0].steps if s < epochs))]
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters,
-                               rules="uniform", amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
+                               head_loss_weight=r.head_loss_weight, rules="uniform", amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
                                log_every=20, seed=r.seed, stop_after=r.stop_after)
         run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
-                   "freeze": frozen, "classes": classes, "schedule": r.schedule}
+                   "freeze": frozen, "classes": classes, "schedule": r.schedule, "iou_balanced": r.iou_balanced}
         ckpt = checkpoints(r.output)[1 if stage == "head" else 0]
         trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key)
         if r.resume and ckpt.is_file():
@@ -294,7 +308,8 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     final = history[-1] if history else {}
     extra = {"arch": arch.as_dict(), "detector": (meta["space"].detector if meta["role"] == "supernet" else meta["detector"]),
              "surgery": surgery, "history": history, "split": split_report,
-             "training": {"schedule": r.schedule, "freeze": r.freeze, "two_stage": r.two_stage,
+             "training": {"schedule": r.schedule, "freeze": r.freeze, "two_stage": r.two_stage, "recipe": r.recipe,
+                          "head_loss_weight": r.head_loss_weight, "iou_balanced": r.iou_balanced,
                           "iterations": sum(t.position.iteration for t in trainers),
                           "log": [rec for t in trainers for rec in t.log]}}
     ddp.check_replicas(static)

@@ -28,6 +28,7 @@ from gaia_cli import console
 from gaia_cli.artifacts import check_output_path, write_h5
 from gaia_cli.errors import BadInput
 
+PAPER_ITERATIONS, PAPER_BATCH = 64_000, 512  # Montage 4.1: 64k iterations at batch 512
 ERF_EPOCH = 2**31 - 1  # the montages the ERF is measured on: item keys no training epoch uses
 WARMUP_FACTOR = 0.25  # Montage 4.1: warm-up from 0.2 to 0.8
 
@@ -44,7 +45,8 @@ class PretrainRequest:
     tau: float = 0.7
     erf_every: int = 5000
     erf_images: int = 16
-    epochs: int = 100
+    epochs: int | None = None  # an epoch is a montage per 4 samples
+    iterations: int | None = None  # steps; neither given: the paper's compute (64k x 512 montages) at this batch
     batch_size: int = 64
     lr_per_image: float = 0.8 / 512
     warmup_iters: int = 1250
@@ -70,13 +72,21 @@ def check_options(r: PretrainRequest) -> None:
     if r.mode not in MODES:
         raise BadInput(f"--mode {r.mode!r} is not one of {', '.join(MODES)}")
     check_options({"--size": r.size, "--split": r.split, "--tau": r.tau, "--erf-every": r.erf_every,
-                   "--erf-images": r.erf_images, "--epochs": r.epochs, "--batch-size": r.batch_size,
+                   "--erf-images": r.erf_images, "--epochs": r.epochs, "--iterations": r.iterations,
+                   "--batch-size": r.batch_size,
                    "--paths-per-step": r.paths_per_step, "--checkpoint-every": r.checkpoint_every,
                    "--log-every": r.log_every, "--stop-after": r.stop_after, "--lr-per-image": r.lr_per_image,
                    "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
                    "--workers": r.workers, "--seed": r.seed}, "pretrain")
     if r.space is not None and r.arch is not None:
         raise BadInput("give --space (pre-train the supernet) or --arch (one path), not both")
+    if r.epochs is not None and r.iterations is not None:
+        raise BadInput("give --epochs or --iterations (the length of the run), not both")
+
+
+def paper_iterations(batch_size: int, world: int) -> int:
+    """Montage's compute (64k steps of 512 montages, 4.1) as steps of `batch_size` montages on `world` processes."""
+    return max(1, round(PAPER_ITERATIONS * PAPER_BATCH / (batch_size * world)))
 
 
 def single_arch_space(arch) -> Any:
@@ -162,7 +172,20 @@ def run(r: PretrainRequest) -> None:
         model = MontageNet(top.depth, top.width, samples.num_classes, template, r.mode, r.tau)
         prepare_replica(model, device)
 
-        phase = Phase(space.name, r.epochs, (), cosine=True, warmup_factor=WARMUP_FACTOR)
+        if r.epochs is not None:
+            phase = Phase(space.name, r.epochs, (), cosine=True, warmup_factor=WARMUP_FACTOR)
+        else:
+            from gaia_cli.engine.data import epoch_batches
+            from gaia_cli.engine.schedule import iterations_phase
+
+            steps = r.iterations or paper_iterations(r.batch_size, world)
+            per_epoch = len(epoch_batches([0] * len(dataset), r.batch_size, r.seed, 0, rank, world))
+            phase = iterations_phase(space.name, steps, per_epoch, warmup_factor=WARMUP_FACTOR)
+            images = steps * r.batch_size * world
+            source = "--iterations" if r.iterations else \
+                f"the paper's compute, {PAPER_ITERATIONS:,} steps of {PAPER_BATCH}, at {r.batch_size * world} a step"
+            console.info(f"{steps:,} steps of {r.batch_size * world} montages ({images:,} montages, "
+                         f"{images / PAPER_ITERATIONS / PAPER_BATCH:.3g}x the paper's): {source}")
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,
                                warmup_iters=r.warmup_iters, clip_grad=r.clip_grad or None, rules=rules,
                                paths_per_step=r.paths_per_step, amp=r.amp, workers=r.workers,

@@ -10,6 +10,8 @@ Written `SPACE:EPOCHS[:STEP,STEP...]`, phases separated by `;`: `ar101:24:16,21;
 
 A phase may instead decay on a cosine (Montage pre-training, 4.1): from the base rate to 0 over its epochs,
 its first `warmup_iters` steps warmed up linearly from `warmup_factor` of the rate (the paper: 0.2 to 0.8).
+A cosine phase may be counted in steps instead (`iterations`; Montage: 64k): it runs as many epochs as those
+steps need, ends at its last step (within an epoch), and its cosine reaches 0 there.
 """
 
 from __future__ import annotations
@@ -33,10 +35,20 @@ class Phase:
     decay: float = 0.1
     cosine: bool = False  # decay on a cosine to 0 instead of at `steps`
     warmup_factor: float = WARMUP_FACTOR  # the first step's share of the rate when warming up
+    iterations: int | None = None  # a cosine phase counted in steps: it ends after this many
 
     @property
     def total_epochs(self) -> int:
         return self.warmup_epochs + self.epochs
+
+    def length(self, per_epoch: int) -> int:
+        """The phase's steps, for `per_epoch` steps an epoch."""
+        return self.iterations if self.iterations is not None else self.total_epochs * per_epoch
+
+
+def iterations_phase(space: str, iterations: int, per_epoch: int, **kwargs) -> Phase:
+    """A cosine phase of `iterations` steps (the epochs it needs, the last one cut short)."""
+    return Phase(space, -(-iterations // per_epoch), (), cosine=True, iterations=iterations, **kwargs)
 
 
 def default_steps(epochs: int) -> tuple[int, ...]:
@@ -70,7 +82,8 @@ def learning_rate(base: float, phase: Phase, epoch: float, iteration_in_phase: i
         return base * (factor + (1 - factor) * epoch / phase.warmup_epochs)
     trained = epoch - phase.warmup_epochs
     if phase.cosine:
-        rate = base * 0.5 * (1 + math.cos(math.pi * min(1.0, trained / phase.epochs)))
+        done = iteration_in_phase / phase.iterations if phase.iterations else trained / phase.epochs
+        rate = base * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
     else:
         rate = base * phase.decay ** sum(trained >= s for s in phase.steps)
     if phase.warmup_epochs == 0 and iteration_in_phase < warmup_iters:
@@ -90,9 +103,9 @@ def effective_warmup(warmup_iters: int, phase_steps: int) -> int:
 def describe(base: float, phases: list[Phase], per_epoch: int, warmup_iters: int) -> list[dict]:
     """The effective schedule of each phase in steps: what a training command logs when it starts."""
     out, start = [], 0
-    warmup = effective_warmup(warmup_iters, phases[0].total_epochs * per_epoch)
+    warmup = effective_warmup(warmup_iters, phases[0].length(per_epoch))
     for phase in phases:
-        steps = phase.total_epochs * per_epoch
+        steps = phase.length(per_epoch)
         entry = {"phase": phase.space, "steps": steps, "first_step": start + 1, "base_lr": base}
         if phase.warmup_epochs:
             entry["warmup_steps"] = phase.warmup_epochs * per_epoch

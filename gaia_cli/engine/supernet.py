@@ -20,17 +20,18 @@ class TrainRequest:
     images: Path | None = None
     abps: bool = False
     phases: str | None = None
-    epochs: int = 12
+    epochs: int | None = None  # None: the recipe's (12, or ABPS with --recipe gaia)
     lr_steps: str | None = None
-    rules: str = "gaia"
+    rules: str | None = None  # None: the recipe's (gaia)
     paths_per_step: int = 1
     batch_size: int = 2
-    lr_per_image: float = 0.00125
+    lr_per_image: float | None = None  # None: the recipe's (0.00125; scratch 0.0025)
     warmup_iters: int = 1000
     weight_decay: float = 1e-4
     clip_grad: float = 10.0
-    head_loss_weight: float = 1.0
-    iou_balanced: bool = False
+    head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
+    iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
+    recipe: str = "default"  # gaia_cli.engine.recipes
     init: Path | None = None
     amp: bool = False
     workers: int = 2
@@ -110,6 +111,15 @@ def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
     return resolved
 
 
+def apply_recipe(r: TrainRequest) -> tuple[TrainRequest, dict[str, Any]]:
+    """The request with the recipe's values where the user left an option unset, and what the recipe set."""
+    from gaia_cli.engine.recipes import resolve
+
+    keys = ("lr_per_image", "head_loss_weight", "iou_balanced", "rules", "epochs", "phases", "abps")
+    values, applied = resolve("train-supernet", r.recipe, {k: getattr(r, k) for k in keys})
+    return dataclasses.replace(r, **values), applied
+
+
 def check_options(r: TrainRequest) -> None:
     from gaia_cli.checks import check_options
 
@@ -125,17 +135,28 @@ def run(r: TrainRequest) -> None:
     from gaia_cli.engine.train import (
         TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
     from gaia_cli.nn.detector import Supernet
-    from gaia_cli.nn.io import init_backbone, save_detector
+    from gaia_cli.nn.io import init_weights, save_detector
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import parse_rules
 
+    r, applied = apply_recipe(r)
     check_options(r)
     check_output_path(r.output)
     start_checkpoints([checkpoint_path(r.output)], resume=r.resume, restart=r.restart)
     device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     space = read_space(r.space)
-    phases = resolve_phases(r, space)
+    try:
+        phases = resolve_phases(r, space)
+    except BadInput as exc:
+        if not applied.get("abps"):
+            raise
+        raise BadInput(f"--recipe {r.recipe} trains GAIA's ABPS schedule (ar101, ar77, ar50), which --space "
+                       f"{space.name} does not hold ({exc.message}); give --epochs N or --phases") from None
+    if applied and r.recipe != "default":
+        from gaia_cli.engine.recipes import applied_line
+
+        console.info(applied_line(r.recipe, applied))
     dataset, classes, refs = load_training_data(r.data, r.labels, r.images)
 
     rank, world = ddp.setup(device)
@@ -146,8 +167,17 @@ def run(r: TrainRequest) -> None:
             from gaia_cli.nn.sampling import use_iou_balanced_sampling
 
             use_iou_balanced_sampling(model)
-        init_report = init_backbone(model, r.init) if r.init else None
-        if init_report:
+        init_report = None
+        if r.init:
+            from gaia_cli.labels.space import read_labels
+
+            init_report = init_weights(model, r.init, classes, read_labels(r.labels) if r.labels else None)
+        if init_report and init_report.get("role") == "supernet":
+            grown = init_report["classes"]
+            borrowed = ", ".join(f"{s['category']} <- {s['from']}" for s in init_report["surgery"] if s["how"] == "borrowed")
+            console.info(f"--init: the whole supernet ({init_report['loaded']} tensors); classes: {grown['kept']} kept, "
+                         f"{grown['borrowed']} borrowed{' (' + borrowed[:200] + ')' if borrowed else ''}, {grown['new']} new")
+        elif init_report:
             console.info(f"--init: loaded {init_report['loaded']} backbone tensors, skipped {len(init_report['skipped'])}")
         prepare_replica(model, device)
 

@@ -209,7 +209,8 @@ class Trainer:
         return len(epoch_batches(self.group_ids, self.options.batch_size, self.options.seed, 0, self.rank, self.world))
 
     def total_iterations(self) -> int:
-        return self.iterations_per_epoch() * sum(p.total_epochs for p, _ in self.phases)
+        per_epoch = self.iterations_per_epoch()
+        return sum(p.length(per_epoch) for p, _ in self.phases)
 
     def schedule(self) -> list[dict[str, Any]]:
         """The effective schedule, phase by phase, in steps (warm-up capped to a tenth of the first phase)."""
@@ -233,7 +234,7 @@ class Trainer:
         opts, pos = self.options, self.position
         base_lr = opts.lr_per_image * opts.batch_size * self.world
         per_epoch = self.iterations_per_epoch()
-        warmup = effective_warmup(opts.warmup_iters, self.phases[0][0].total_epochs * per_epoch)
+        warmup = effective_warmup(opts.warmup_iters, self.phases[0][0].length(per_epoch))
         for entry in self.schedule():
             console.info(schedule_line(entry))
         self.model.train()
@@ -243,10 +244,11 @@ class Trainer:
             bar.advance(pos.iteration)
             while pos.phase < len(self.phases):
                 phase, space = self.phases[pos.phase]
-                while pos.epoch < phase.total_epochs:
+                while pos.epoch < phase.total_epochs and pos.iteration_in_phase < phase.length(per_epoch):
                     batches = epoch_batches(self.group_ids, opts.batch_size, opts.seed, self._global_epoch(),
                                             self.rank, self.world)
-                    for images, targets in loader(self.dataset, batches[pos.batch:], opts.workers):
+                    left = phase.length(per_epoch) - pos.iteration_in_phase  # a phase counted in steps ends within an epoch
+                    for images, targets in loader(self.dataset, batches[pos.batch:pos.batch + left], opts.workers):
                         if before_step is not None:
                             before_step(pos.iteration)
                             self.model.train()

@@ -8,6 +8,10 @@ For each target category:
   pre-trained class whose name is most similar, and the report says which and how similar.
 - `new`: neither; the rows are freshly initialised as torchvision initialises them (a warning says so).
 The background row (0) is always kept.
+
+`grow_predictor` extends a supernet's predictor to a label space grown from its classes (GAIA 3.1.1: "the
+last fc layer extends corresponding new ways while the others remain unchanged"): the old classes keep their
+rows at their ids, each new class borrows the rows of its nearest old class by word vectors.
 """
 
 from __future__ import annotations
@@ -85,3 +89,38 @@ def fit_predictor(predictor: nn.Module, source: list[str], report: list[dict[str
         console.warn(f"{len(new)} categories start from fresh classifier rows ({', '.join(new[:5])}"
                      f"{' ...' if len(new) > 5 else ''}); give --labels to borrow the rows of similar classes")
     return fitted
+
+
+def vectors_for(labels: LabelSpace) -> Any:
+    """The word vectors a label space was built with (its `vectors.source`), else the default ones."""
+    from pathlib import Path
+
+    from gaia_cli.labels.vectors import load_vectors
+
+    meta = (labels.extra or {}).get("vectors") or {}
+    source = meta.get("source")
+    if source and Path(source).is_file():
+        return load_vectors(source, meta.get("format", "auto"))
+    return load_vectors()
+
+
+def grow_predictor(predictor: nn.Module, old: list[str], new: list[str], vectors=None,
+                   source: str | None = None) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """(a predictor for `new`, the surgery report): `new` must start with `old`, in order (label k stays k).
+
+    The old classes' rows are copied unchanged, so right after the extension their logits and box deltas are
+    those of the old predictor; each added class borrows its nearest old class's rows (`match_classes`).
+    """
+    from gaia_cli.errors import BadInput
+
+    for k, (was, now) in enumerate(zip(old, new), start=1):
+        if was != now:
+            raise BadInput(f"label {k} is {was!r} in the --init supernet but {now!r} here: the old classes must keep "
+                           f"their ids (grow the label space with unify-labels --base)", source)
+    if len(new) < len(old):
+        raise BadInput(f"has {len(new)} classes, fewer than the --init supernet's {len(old)}: a label space can "
+                       f"only grow (unify-labels --base)", source)
+    added = [{"id": k, "name": n} for k, n in enumerate(new[len(old):], start=len(old) + 1)]
+    report = [{"category": n, "how": "kept", "from": n, "similarity": 1.0} for n in old]
+    report += match_classes(old, added, None, vectors)
+    return fit_predictor(predictor, old, report), report

@@ -8,6 +8,9 @@ longer side at most scale x 1333/800, Detectron2's ratio).
 `extract(supernet, arch)` returns a plain torchvision `FasterRCNN` over a static ResNet and torchvision's own
 `BackboneWithFPN`, holding the leading slices of the supernet's tensors; `build_static` makes the same
 model from an arch alone, to load weights into. In eval mode the two give the same detections.
+
+Both take ignore regions in their training targets (boxes labelled -1: neither object nor background), through
+the RPN and RoI heads of gaia_cli.nn.ignore, which behave as torchvision's when a target has none.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from torchvision.models.detection.rpn import AnchorGenerator
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
 from gaia_cli.nn.elastic import ElasticConv2d
+from gaia_cli.nn.ignore import use_ignore_regions
 from gaia_cli.nn.resnet import RETURN_LAYERS, ElasticResNet, StaticResNet
 from gaia_cli.space.arch import ANCHOR_RATIOS, DEFAULT_DETECTOR, Arch, SearchSpace
 
@@ -83,6 +87,7 @@ class Supernet(FasterRCNN):
     def __init__(self, space: SearchSpace, num_classes: int):
         super().__init__(ElasticBackboneWithFPN(space), num_classes=None,
                          **_heads(num_classes, space.detector, space.max_arch.scale))
+        use_ignore_regions(self)
         self.space = space
         self.num_classes = num_classes
         self.arch = space.max_arch
@@ -101,7 +106,9 @@ def build_static(arch: Arch, num_classes: int, detector: dict[str, Any] | None =
     d = {**DEFAULT_DETECTOR, **(detector or {})}
     backbone = BackboneWithFPN(StaticResNet(arch), RETURN_LAYERS, [4 * w for w in arch.width[1:]],
                                d["fpn_channels"], extra_blocks=LastLevelMaxPool())
-    return FasterRCNN(backbone, num_classes=None, **_heads(num_classes, d, arch.scale))
+    model = FasterRCNN(backbone, num_classes=None, **_heads(num_classes, d, arch.scale))
+    use_ignore_regions(model)
+    return model
 
 
 def slice_state(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -89,7 +89,8 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
     if is_h5:
         with H5Artifact(path, "gaia/weights") as art:
             if art.meta("role") != "backbone":
-                raise BadInput(f"holds a {art.meta('role')}, expected a backbone (from gaia pretrain) or a .pth", path)
+                raise BadInput(f"holds a {art.meta('role')}, expected a backbone (from gaia pretrain), a supernet "
+                               f"or a .pth", path)
             source = art.tensors()
     else:
         try:
@@ -116,3 +117,57 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
     if not loaded:
         raise BadInput("no tensor of it fits the supernet's backbone (are these ResNet weights?)", path)
     return {"path": str(path), "loaded": len(loaded), "skipped": skipped}
+
+
+def init_weights(model: Supernet, spec: str | os.PathLike, classes: list[str], labels=None) -> dict[str, Any]:
+    """`train-supernet --init`: a whole supernet (`init_supernet`) or backbone weights (`init_backbone`)."""
+    from pathlib import Path
+
+    path = Path(spec)
+    if path.is_file():
+        with open(path, "rb") as fh:
+            is_h5 = fh.read(8) == b"\x89HDF\r\n\x1a\n"
+        if is_h5:
+            with H5Artifact(path, "gaia/weights") as art:
+                role = art.meta("role")
+            if role == "supernet":
+                return init_supernet(model, path, classes, labels)
+    return init_backbone(model, path)
+
+
+def init_supernet(model: Supernet, spec: str | os.PathLike, classes: list[str], labels=None) -> dict[str, Any]:
+    """Start `model` from a whole supernet of the same space, its label space grown to `classes`.
+
+    Every tensor is loaded; the box predictor is extended (gaia_cli.labels.surgery.grow_predictor): the old
+    classes keep their rows and ids, each new class borrows its nearest old class's rows by the word vectors
+    of `labels` (the grown gaia/labels space; without it new rows start fresh).
+    """
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+
+    from gaia_cli.labels.surgery import grow_predictor, vectors_for
+
+    with H5Artifact(spec, "gaia/weights") as art:
+        path = art.path
+        old = art.meta("classes")
+        space = SearchSpace.from_payload(art.meta("space"), str(path))
+        state = art.tensors()
+    if not isinstance(old, list) or not old:
+        raise BadInput("has no classes", path)
+    if space.to_payload() != model.space.to_payload():
+        raise BadInput(f"is a supernet over space {space.name!r}, not over --space {model.space.name!r}: give the "
+                       f"same --space (a supernet's space: gaia inspect)", path)
+    prefix = "roi_heads.box_predictor."
+    head = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    rest = {k: v for k, v in state.items() if not k.startswith(prefix)}
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(prefix)}
+    wrong = sorted(k for k in expected if k not in rest or rest[k].shape != expected[k].shape)
+    if wrong or "cls_score.weight" not in head:
+        raise BadInput(f"weights do not fit the supernet of its space (missing or wrong shape: {wrong[:3]})", path)
+    old_predictor = FastRCNNPredictor(head["cls_score.weight"].shape[1], len(old) + 1)
+    old_predictor.load_state_dict(head)
+    vectors = vectors_for(labels) if labels is not None and len(classes) > len(old) else None
+    grown, surgery = grow_predictor(old_predictor, old, classes, vectors, str(path))
+    model.load_state_dict({**rest, **{prefix + k: v for k, v in grown.state_dict().items()}})
+    counts = {h: sum(1 for r in surgery if r["how"] == h) for h in ("kept", "borrowed", "new")}
+    return {"path": str(path), "role": "supernet", "loaded": len(state), "skipped": [], "classes": counts,
+            "surgery": surgery[len(old):]}

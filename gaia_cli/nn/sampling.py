@@ -1,16 +1,20 @@
 """IoU-balanced negative sampling for the RoI head (Libra R-CNN; GAIA 4.2.2 trains with it).
 
-torchvision samples a RoI head's negatives uniformly, and most negatives overlap no object at all, so hard
-negatives are rare in a batch. IoU-balanced sampling splits the negatives (best IoU below the background
-threshold, 0.5) into `num_bins` equal IoU ranges and draws the same number from each, filling up at random
-when a range runs short. Positives are drawn as torchvision draws them (a quarter of the batch at most).
+torchvision samples a RoI head's negatives uniformly (`BalancedPositiveNegativeSampler`), and most negatives
+overlap no object at all, so hard negatives are rare in a batch. IoU-balanced sampling splits the negatives
+(best IoU with an object below the background threshold, 0.5) into `num_bins` equal IoU ranges and draws the
+same number from each, filling up at random when a range runs short. Positives are drawn as torchvision draws
+them (a quarter of the batch at most).
+
+`IoUBalancedSampler` has torchvision's sampler interface (`sampler(labels) -> (positive masks, negative
+masks)`), so the RoI heads use it in place of theirs; the IoUs come from the heads' matching step, which
+hands them over (`set_ious`) before it samples (gaia_cli.nn.ignore.IgnoreRegionRoIHeads).
 """
 
 from __future__ import annotations
 
 import torch
-from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.ops import box_iou
+from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 
 
 def iou_balanced_choice(indices: torch.Tensor, ious: torch.Tensor, count: int, high: float, num_bins: int = 3) -> torch.Tensor:
@@ -31,31 +35,43 @@ def iou_balanced_choice(indices: torch.Tensor, ious: torch.Tensor, count: int, h
     return picked
 
 
-class IoUBalancedRoIHeads(RoIHeads):
-    """torchvision's RoI heads with IoU-balanced negatives (set on a model by `use_iou_balanced_sampling`)."""
+class IoUBalancedSampler(BalancedPositiveNegativeSampler):
+    """torchvision's sampler with IoU-balanced negatives: labels >= 1 positive, 0 negative, -1 left out."""
 
-    num_bins = 3
+    def __init__(self, batch_size_per_image: int, positive_fraction: float, high: float = 0.5, num_bins: int = 3):
+        super().__init__(batch_size_per_image, positive_fraction)
+        self.high, self.num_bins = high, num_bins
+        self.ious: list[torch.Tensor] | None = None
 
-    def assign_targets_to_proposals(self, proposals, gt_boxes, gt_labels):
-        # remembered for `subsample`, which select_training_samples calls next with the labels alone
-        self._best_iou = [box_iou(g, p).max(dim=0).values if g.numel() else p.new_zeros(len(p))
-                          for p, g in zip(proposals, gt_boxes)]
-        return super().assign_targets_to_proposals(proposals, gt_boxes, gt_labels)
+    def set_ious(self, ious: list[torch.Tensor]) -> None:
+        """Each proposal's best IoU with an object, per image, for the next call."""
+        self.ious = ious
 
-    def subsample(self, labels):
-        size = self.fg_bg_sampler.batch_size_per_image
-        fraction = self.fg_bg_sampler.positive_fraction
-        high = self.proposal_matcher.low_threshold
-        sampled = []
-        for labels_img, ious in zip(labels, self._best_iou):
-            pos = torch.where(labels_img >= 1)[0]
-            neg = torch.where(labels_img == 0)[0]
-            pos = pos[torch.randperm(len(pos), device=pos.device)[: int(size * fraction)]]
-            neg = iou_balanced_choice(neg, ious[neg], min(size - len(pos), len(neg)), high, self.num_bins)
-            sampled.append(torch.cat([pos, neg]))
-        return sampled
+    def __call__(self, matched_idxs: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if self.ious is None or len(self.ious) != len(matched_idxs):
+            raise RuntimeError("IoUBalancedSampler needs the proposals' IoUs (set_ious) before each call")
+        pos_masks, neg_masks = [], []
+        for labels, ious in zip(matched_idxs, self.ious):
+            pos = torch.where(labels >= 1)[0]
+            neg = torch.where(labels == 0)[0]
+            pos = pos[torch.randperm(len(pos), device=pos.device)[: int(self.batch_size_per_image * self.positive_fraction)]]
+            count = min(self.batch_size_per_image - len(pos), len(neg))
+            neg = iou_balanced_choice(neg, ious[neg], count, self.high, self.num_bins)
+            pos_mask = torch.zeros_like(labels, dtype=torch.uint8)
+            neg_mask = torch.zeros_like(labels, dtype=torch.uint8)
+            pos_mask[pos] = 1
+            neg_mask[neg] = 1
+            pos_masks.append(pos_mask)
+            neg_masks.append(neg_mask)
+        self.ious = None  # one use: the next batch brings its own
+        return pos_masks, neg_masks
 
 
 def use_iou_balanced_sampling(model) -> None:
-    """Switch a torchvision Faster R-CNN's RoI heads to IoU-balanced negatives (same state, other sampling)."""
-    model.roi_heads.__class__ = IoUBalancedRoIHeads
+    """Switch a gaia Faster R-CNN's RoI heads to IoU-balanced negatives (same state, other sampling)."""
+    from gaia_cli.nn.ignore import use_ignore_regions
+
+    use_ignore_regions(model)  # its RoI heads hand the IoUs over
+    old = model.roi_heads.fg_bg_sampler
+    model.roi_heads.fg_bg_sampler = IoUBalancedSampler(old.batch_size_per_image, old.positive_fraction,
+                                                       high=model.roi_heads.proposal_matcher.low_threshold)

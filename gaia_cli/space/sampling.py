@@ -1,11 +1,14 @@
-"""Path sampling: GAIA's prescribed rules cycled with uniform samples, and the plain rules.
+"""Path sampling: GAIA's prescribed rules, drawn at random or cycled, and the plain rules.
 
 Rules: `uniform` (every coordinate uniform over its choices), `max`, `min`, `anchor` (one of the space's
 anchors), and GAIA's one-sided rules, which fix one dimension at an extreme and draw the others uniformly:
 `max-depth`, `min-depth`, `max-width`, `min-width`, `max-scale`, `min-scale` ("models with the maximum
-depth, models with the minimum width and other likenesses", GAIA 4.2.1). `gaia` is the training default:
-those rules in turn, each followed by a uniform sample. In a space without anchors (a space written by
-hand, a single path) the `gaia` sequence leaves the anchor rule out; `anchor` asked for by name is refused.
+depth, models with the minimum width and other likenesses", GAIA 4.2.1). `gaia` is the training default,
+as the paper has it: "in each iteration ... we randomly pick an available model that obeys one of the
+prescribed rules", so each step draws one of those nine rules at random (uniformly), then a path by it.
+`gaia-cycle` is the earlier form: the rules in turn, each followed by a uniform sample (half the paths
+uniform). In a space without anchors (a space written by hand, a single path) both leave the anchor rule
+out; `anchor` asked for by name is refused.
 
 A `PathSampler`'s state (its position and its numpy generator) is plain JSON, so a resumed run samples
 exactly the paths an uninterrupted one would.
@@ -26,8 +29,10 @@ def _each_then_uniform(rules: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(x for rule in rules for x in (rule, "uniform"))
 
 
-GAIA_CYCLE = _each_then_uniform(("max", "min", "anchor", *ONE_SIDED))
-SEQUENCES = {"gaia": GAIA_CYCLE, "sandwich": ("max", "min", "uniform")}
+PRESCRIBED = ("max", "min", "anchor", *ONE_SIDED)  # GAIA's prescribed rules
+GAIA_CYCLE = _each_then_uniform(PRESCRIBED)
+SEQUENCES = {"gaia": PRESCRIBED, "gaia-cycle": GAIA_CYCLE, "sandwich": ("max", "min", "uniform")}
+AT_RANDOM = ("gaia",)  # sequences whose rule is drawn at random each step instead of taken in turn
 
 
 def sample(space: SearchSpace, rule: str, rng: np.random.Generator) -> Arch:
@@ -65,7 +70,7 @@ def sample(space: SearchSpace, rule: str, rng: np.random.Generator) -> Arch:
 
 
 def parse_rules(spec: str) -> tuple[str, ...]:
-    """A rule, a named sequence (`gaia`, `sandwich`), or rules joined by commas."""
+    """A rule, a named sequence (`gaia`, `gaia-cycle`, `sandwich`), or rules joined by commas."""
     if spec in SEQUENCES:
         return SEQUENCES[spec]
     rules = tuple(r.strip() for r in spec.split(",") if r.strip())
@@ -77,18 +82,26 @@ def parse_rules(spec: str) -> tuple[str, ...]:
 
 
 class PathSampler:
-    """Draws archs from `space` by cycling through `rules`."""
+    """Draws archs from `space` by `rules`: one drawn at random each step (`gaia`), or each in turn."""
 
     def __init__(self, space: SearchSpace, rules: str | tuple[str, ...] = "gaia", seed: int = 0):
         self.space = space
         self.rules = parse_rules(rules) if isinstance(rules, str) else tuple(rules)
-        if rules == "gaia" and not space.anchors:
-            self.rules = _each_then_uniform(("max", "min", *ONE_SIDED))
+        self.at_random = rules in AT_RANDOM
+        if rules in ("gaia", "gaia-cycle") and not space.anchors:
+            prescribed = tuple(r for r in PRESCRIBED if r != "anchor")
+            self.rules = prescribed if self.at_random else _each_then_uniform(prescribed)
         self.rng = np.random.default_rng(seed)
         self.position = 0
 
+    def next_rule(self) -> str:
+        """The rule of the next path: drawn at random (`gaia`) or the next in turn."""
+        if self.at_random:
+            return self.rules[int(self.rng.integers(len(self.rules)))]
+        return self.rules[self.position % len(self.rules)]
+
     def next(self) -> Arch:
-        rule = self.rules[self.position % len(self.rules)]
+        rule = self.next_rule()
         self.position += 1
         return sample(self.space, rule, self.rng)
 

@@ -1,0 +1,90 @@
+"""--recipe: GAIA's training setting as one switch (head loss x5, IoU-balanced sampling, its rules and ABPS), for
+train-supernet and finetune; an option given wins over the recipe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gaia_cli.artifacts import H5Artifact
+from gaia_cli.engine.recipes import describe, resolve
+from gaia_cli.nn.detector import Supernet
+from gaia_cli.nn.io import save_detector
+from gaia_cli.space.arch import preset
+
+from conftest import assert_bad_input, gaia_here
+
+UNSET = {"lr_per_image": None, "head_loss_weight": None, "iou_balanced": None, "rules": None, "epochs": None,
+         "phases": None, "abps": False}
+
+
+def test_gaia_recipe_sets_what_the_paper_sets_and_an_option_given_wins():
+    values, applied = resolve("train-supernet", "gaia", UNSET)
+    assert values["head_loss_weight"] == 5 and values["iou_balanced"] is True and values["rules"] == "gaia"
+    assert values["lr_per_image"] == 0.00125 and values["abps"] is True
+    given = {**UNSET, "head_loss_weight": 2.0, "iou_balanced": False, "epochs": 3}
+    values, applied = resolve("train-supernet", "gaia", given)
+    assert values["head_loss_weight"] == 2.0 and values["iou_balanced"] is False  # the user's
+    assert values["abps"] is False and values["epochs"] == 3 and "abps" not in applied  # --epochs: no ABPS
+    default, _ = resolve("train-supernet", "default", UNSET)
+    assert (default["head_loss_weight"], default["iou_balanced"], default["epochs"], default["abps"]) == (1.0, False, 12, False)
+    scratch, _ = resolve("train-supernet", "scratch", UNSET)
+    assert scratch["lr_per_image"] == 2 * default["lr_per_image"]
+    tuned, _ = resolve("finetune", "gaia", {"lr_per_image": None, "head_loss_weight": None, "iou_balanced": None})
+    assert tuned == {"lr_per_image": 0.0001875, "head_loss_weight": 5.0, "iou_balanced": True}
+
+
+def test_help_says_what_each_recipe_sets():
+    import typer
+
+    from gaia_cli.cli.app import app
+
+    commands = typer.main.get_command(app).commands
+    for command, names in (("train-supernet", ("default", "gaia", "scratch")), ("finetune", ("default", "gaia"))):
+        text = next(p.help for p in commands[command].params if p.name == "recipe")
+        for name in names:
+            assert f"{name}" in text and describe(command, name) in text, (command, name)
+    assert "--head-loss-weight 5" in describe("train-supernet", "gaia") and "--iou-balanced" in describe("finetune", "gaia")
+
+
+def test_unknown_recipe_and_abps_outside_its_space_are_refused(toy, tmp_path):
+    common = ["train-supernet", "--data", toy / "train.json", "--space", "tiny", "-o", tmp_path / "s.h5"]
+    assert_bad_input(gaia_here(*common, "--recipe", "fast"), "--recipe must be one of default, gaia, scratch")
+    assert_bad_input(gaia_here(*common, "--recipe", "gaia"), "--recipe gaia trains GAIA's ABPS", "--epochs")
+
+
+def _run_key(checkpoint) -> dict:
+    with H5Artifact(checkpoint, "gaia/checkpoint") as art:
+        return art.meta("state")["run"]
+
+
+def test_train_supernet_with_the_gaia_recipe_trains_with_its_settings(toy, tmp_path):
+    proc = gaia_here("train-supernet", "--data", toy / "train.json", "--space", "tiny", "--recipe", "gaia",
+                    "--epochs", 1, "--stop-after", 1, "--workers", 0, "-o", tmp_path / "s.h5")
+    assert proc.returncode == 0, proc.stderr
+    assert "--recipe gaia: --lr-per-image 0.00125, --head-loss-weight 5, --iou-balanced, --rules gaia" in proc.stderr
+    run = _run_key(tmp_path / "s.ckpt.h5")
+    assert run["options"]["head_loss_weight"] == 5 and run["iou_balanced"] is True and run["options"]["rules"] == "gaia"
+
+
+def test_finetune_with_the_gaia_recipe_trains_as_its_supernet(toy, tmp_path):
+    names = [c["name"] for c in json.loads((toy / "train.json").read_text())["categories"]]
+    torch.manual_seed(0)
+    save_detector(tmp_path / "sn.h5", Supernet(preset("tiny"), len(names) + 1), names)
+    arch = json.dumps(preset("tiny").min_arch.as_dict())
+    proc = gaia_here("finetune", "--weights", tmp_path / "sn.h5", "--arch", "-", "--data", toy / "train.json",
+                    "--recipe", "gaia", "--head-loss-weight", 3, "--schedule", "custom", "--epochs", 1,
+                    "--stop-after", 1, "--recalibrate", 2, "--workers", 0, "-o", tmp_path / "m.h5", input=arch)
+    assert proc.returncode == 0, proc.stderr
+    assert "--recipe gaia: --lr-per-image 0.0001875, --iou-balanced" in proc.stderr  # the weight was given: 3
+    run = _run_key(tmp_path / "m.ckpt.h5")
+    assert run["options"]["head_loss_weight"] == 3 and run["iou_balanced"] is True
+
+
+@pytest.mark.parametrize("value", ["0", "nan"])
+def test_head_loss_weight_is_checked_in_finetune_too(toy, tmp_path, value):
+    proc = gaia_here("finetune", "--weights", tmp_path / "x.h5", "--data", toy / "train.json", "--head-loss-weight",
+                     value, "-o", tmp_path / "m.h5")
+    assert_bad_input(proc, "--head-loss-weight must be")

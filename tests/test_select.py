@@ -360,3 +360,21 @@ def test_random_selection_is_uniform_among_the_targets_categories():
     for seed in (0, 1):  # about half above the median, as a uniform draw gives
         assert 0.35 < float((best[picks[("random", seed)]] > median).float().mean()) < 0.65
     assert set(picks[("random", 0)].tolist()) != set(picks[("random", 1)].tolist())
+
+
+def test_ignore_regions_make_no_vector():
+    """A percentage split's unchosen instances (label -1) are no category's evidence."""
+    from gaia_cli.nn.detector import extract
+    from gaia_cli.selection.features import image_vectors
+
+    space = preset("tiny")
+    net = Supernet(space, 3)
+    arch = space.anchors["T1"]
+    net.set_arch(arch)
+    model = extract(net, arch).eval()
+    image = torch.rand(3, 96, 96)
+    boxes = torch.tensor([[10.0, 10.0, 40.0, 40.0], [50.0, 50.0, 90.0, 80.0]])
+    alone = image_vectors(model, [image], [{"boxes": boxes[:1], "labels": torch.tensor([2])}])
+    both = image_vectors(model, [image], [{"boxes": boxes, "labels": torch.tensor([2, -1])}])
+    assert both[0][0].tolist() == [2]
+    assert torch.allclose(both[0][1], alone[0][1])

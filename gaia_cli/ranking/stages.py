@@ -54,10 +54,9 @@ class Target:
         from gaia_cli.data.coco import load_coco
         from gaia_cli.data.dataset import DetectionDataset
         from gaia_cli.engine.evaluate import label_map
-        from gaia_cli.engine.finetune import _vectors_for
         from gaia_cli.engine.train import seed_all
         from gaia_cli.labels.space import read_labels
-        from gaia_cli.labels.surgery import match_classes
+        from gaia_cli.labels.surgery import match_classes, vectors_for
         from gaia_cli.nn.io import load_detector
 
         self.s, self.device = s, device
@@ -67,7 +66,7 @@ class Target:
         labels = read_labels(s.labels) if s.labels else None
         seed_all(s.seed)
         self.surgery = match_classes(self.meta["classes"], self.train.categories, labels,
-                                     _vectors_for(labels) if labels else None)
+                                     vectors_for(labels) if labels else None)
         self.classes = [c["name"] for c in self.train.categories]
         to_category = label_map(self.classes, self.val)
         self.val_targets = DetectionDataset(self.val, {cid: label for label, cid in to_category.items()})

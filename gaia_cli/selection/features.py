@@ -70,6 +70,8 @@ def image_vectors(model, images: list[torch.Tensor], targets: list[dict[str, tor
     own transform resizes the images and the boxes alike, as for a proposal at inference.
     """
     out: list[tuple[torch.Tensor, torch.Tensor | None]] = [(torch.zeros(0, dtype=torch.int64), None)] * len(images)
+    # ignore regions (label -1, a percentage split's unchosen instances) are no category's evidence
+    targets = [{"boxes": t["boxes"][t["labels"] >= 0], "labels": t["labels"][t["labels"] >= 0]} for t in targets]
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, t in enumerate(targets):
         if len(t["boxes"]):

@@ -35,19 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_learning import gaia  # noqa: E402  (the learning benchmark's CLI runner)
+
 SPEED = {"full": {"rows": 1_000_000, "targets": 1000, "dim": 1024},
          "quick": {"rows": 100_000, "targets": 200, "dim": 256}}
 TARGET_SECONDS, TARGET_BYTES = 30.0, 2 * 2**30
-
-
-def gaia(*args, stdin: str | None = None) -> str:
-    """Run the gaia CLI as a user would; stdout back, stderr through on failure."""
-    proc = subprocess.run([sys.executable, "-m", "gaia_cli", *map(str, args)], input=stdin, capture_output=True,
-                          text=True, env={**os.environ, "NO_COLOR": "1"})
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"gaia {' '.join(map(str, args[:2]))} failed with exit {proc.returncode}")
-    return proc.stdout
 
 
 # ---------------------------------------------------------------------------------------------------- speed

@@ -36,13 +36,14 @@ def journal(args: dict[str, Any]) -> list[tuple[str, Path]]:
         "      --paths-per-bucket 50 -o filter.h5          # measure 250 paths, fit, report\n\n"
         "  gaia fit-pathfilter --weights supernet.h5 --data val.json --paths-per-bucket 50 --shard 3/8 -o filter.h5\n\n"
         "  gaia fit-pathfilter --measurements filter.shard-*.jsonl --space ar50to101 -o filter.h5\n\n"
+        "  gaia fit-pathfilter --weights backbone.h5 --data samples.h5 -o pretrained.h5   # montage paths\n\n"
         "  gaia fit-pathfilter --weights det.h5 --data val.json --init pretrained.h5 -o filter.h5   # fine-tune"
     ),
 )
 def fit_pathfilter(
     output: OutputH5,
-    weights: Annotated[Optional[str], typer.Option("--weights", help="The supernet whose paths are measured.")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Validation set (COCO) each path's loss and AP are measured on.")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="The supernet whose paths are measured (or a backbone from pretrain, with montage --data).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Validation set (COCO) each path's loss and AP are measured on, or montage samples (from extract-montage) for a --weights backbone from pretrain: pretrain's dense loss, no AP.")] = None,
     recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images to recalibrate each path's BN with (default: --data's).")] = None,
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Images to recalibrate each path's BN with.")] = 200,
     paths_per_bucket: Annotated[int, typer.Option("--paths-per-bucket", help="Paths measured in each FLOPs bucket (m in DetOFA's Algorithm 1).")] = 50,

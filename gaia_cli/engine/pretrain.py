@@ -11,8 +11,9 @@ fixed set of `erf_images` montages, averaged over the space's largest and smalle
 its own receptive fields; those two bound them). Rank 0 computes them and broadcasts them; they are a
 buffer of the model, so checkpoints keep them and a resumed run continues with the same ones.
 
-The output is the backbone alone: `gaia/weights` of role `backbone`, torchvision's tensor names, with the
-space (and the arch, for a fixed one), which `train-supernet --init` loads.
+The output is the backbone: `gaia/weights` of role `backbone`, torchvision's tensor names, with the space
+(and the arch, for a fixed one), which `train-supernet --init` loads; beside it the dense head's 1x1 conv
+(`montage_head.weight`, `montage_head.bias`), which `--init` skips and `fit-pathfilter` measures paths with.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def run(r: PretrainRequest) -> None:
     from gaia_cli.engine.supernet import checkpoint_path
     from gaia_cli.engine.train import (
         TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
+    from gaia_cli.montage import HEAD_PREFIX
     from gaia_cli.montage.assemble import MontageDataset, Template
     from gaia_cli.montage.loss import MontageNet
     from gaia_cli.montage.samples import MontageSamples
@@ -226,6 +228,8 @@ def run(r: PretrainRequest) -> None:
             if arch:
                 meta["arch"] = arch.as_dict()
             state = {k: v for k, v in model.body.state_dict().items()}
+            # the dense head too (fit-pathfilter measures paths with it); --init skips these names
+            state.update({HEAD_PREFIX + k: v for k, v in model.classifier.state_dict().items()})
             manifest = write_h5(r.output, "gaia/weights", state, meta, [samples.ref])
             trainer.checkpoint.unlink(missing_ok=True)
             final = trainer.last_record or {}

@@ -8,7 +8,7 @@ image transform and the backbone in training mode, without gradients. Only the b
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -17,8 +17,10 @@ from gaia_cli import console
 
 
 @torch.no_grad()
-def recalibrate(model: nn.Module, images: Iterable[list[torch.Tensor]], num_images: int = 2000) -> int:
-    """Re-estimate BN statistics of `model`'s active path from batches of images; return images used."""
+def recalibrate(model: nn.Module, images: Iterable[list[torch.Tensor]], num_images: int = 2000,
+                forward: Callable[[list[torch.Tensor]], object] | None = None) -> int:
+    """Re-estimate BN statistics of `model`'s active path from batches of images; return images used.
+    `forward` runs a batch through the BN layers (default: a detector's transform and backbone)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return 0
@@ -35,8 +37,11 @@ def recalibrate(model: nn.Module, images: Iterable[list[torch.Tensor]], num_imag
     with console.progress("recalibrating BN", total=num_images) as bar:
         for batch in images:
             batch = [img.to(device) for img in batch][: num_images - seen]
-            image_list, _ = model.transform(batch)
-            model.backbone(image_list.tensors)
+            if forward is not None:
+                forward(batch)
+            else:
+                image_list, _ = model.transform(batch)
+                model.backbone(image_list.tensors)
             seen += len(batch)
             bar.advance(len(batch))
             if seen >= num_images:

@@ -13,6 +13,7 @@ from torch import nn
 
 from gaia_cli.artifacts import H5Artifact, InputRef, write_h5
 from gaia_cli.errors import BadInput
+from gaia_cli.montage import HEAD_PREFIX
 from gaia_cli.nn.detector import Supernet, build_static
 from gaia_cli.space.arch import Arch, SearchSpace
 
@@ -67,7 +68,7 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
 
     `spec` is a `gaia/weights` file of role `backbone` (from `gaia pretrain`), or a torchvision ResNet state
     dict (`.pth`, loaded with `weights_only=True`: no code runs). Names are torchvision's (`conv1.weight`,
-    `layer1.0.bn2.running_mean`, ...); the classifier `fc.*` is skipped. A tensor larger than the supernet's
+    `layer1.0.bn2.running_mean`, ...); the classifier `fc.*` and pretrain's dense head `montage_head.*` are skipped. A tensor larger than the supernet's
     in some dimension, or one the supernet lacks, is reported and skipped. The anchor paths (R50/R101 in the
     GAIA spaces) then start from those weights; the rest of the supernet keeps its initialisation.
     """
@@ -106,7 +107,7 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
     with torch.no_grad():
         for name, tensor in source.items():
             target = body.get(name)
-            if name.startswith("fc."):
+            if name.startswith(("fc.", HEAD_PREFIX)):
                 continue
             if target is None or tensor.dim() != target.dim() or any(a > b for a, b in zip(tensor.shape, target.shape)):
                 skipped.append(name)

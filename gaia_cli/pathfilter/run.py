@@ -69,40 +69,83 @@ def check(r: FitRequest) -> None:
         parse_shard(r.shard)
 
 
-def measure(r: FitRequest) -> tuple[Any, list[dict[str, Any]], list, int, str]:
-    """Measure the planned paths of the supernet (those of this shard), through the journal.
-    Returns (space, rows, input refs, classes, journal path)."""
-    import torch
+def is_montage_samples(spec: str) -> bool:
+    """Whether --data is an HDF5 file (montage samples from extract-montage) rather than a COCO file."""
+    from pathlib import Path
 
-    from gaia_cli import devices
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.nn.io import load_detector
-    from gaia_cli.pathfilter.buckets import bucket_edges, gflops, sample_per_bucket
-    from gaia_cli.pathfilter.journal import Journal
-    from gaia_cli.pathfilter.measure import PathMeter
-    from gaia_cli.space.arch import Arch, read_space
+    path = Path(spec)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(8) == b"\x89HDF\r\n\x1a\n"
 
-    model, meta = load_detector(r.weights)
-    if meta["role"] != "supernet":
-        raise BadInput("--weights must be a supernet (role supernet): the filter ranks its paths", r.weights)
-    space = meta["space"]
+
+def _sub_space(r: FitRequest, space):
+    from gaia_cli.space.arch import read_space
+
     if r.space:
         sub = read_space(r.space)
         if not space.covers(sub):
             raise BadInput(f"--space {sub.name!r} is not inside the supernet's space {space.name!r}")
-        space = sub
+        return sub
+    return space
+
+
+def _detection_source(r: FitRequest) -> tuple[Any, Any, list, int, dict[str, Any], str]:
+    """A supernet measured on a COCO validation set: (space, meter, refs, classes, journal key, what)."""
+    from gaia_cli import devices
+    from gaia_cli.data.coco import load_coco
+    from gaia_cli.nn.io import load_detector
+    from gaia_cli.pathfilter.measure import PathMeter
+
+    model, meta = load_detector(r.weights)
+    if meta["role"] != "supernet":
+        raise BadInput("--weights must be a supernet (role supernet): the filter ranks its paths", r.weights)
+    space = _sub_space(r, meta["space"])
     classes = len(meta["classes"]) + 1
     val = load_coco(r.data)
     calibration = val if r.recalibrate_data is None else load_coco(r.recalibrate_data)
     device = devices.resolve(r.device)
     model.to(device)
     meter = PathMeter(model, meta["classes"], val, calibration, r.recalibrate, device, r.batch_size, r.seed)
+    refs = [meta["ref"], val.ref] + ([calibration.ref] if calibration is not val else [])
+    key = {"weights": meta["ref"].sha256, "data": val.ref.sha256, "recalibrate_data": calibration.ref.sha256}
+    return space, meter, refs, classes, key, f"{len(val.images)} images"
+
+
+def _montage_source(r: FitRequest) -> tuple[Any, Any, list, int, dict[str, Any], str]:
+    """A Montage-pretrained backbone measured on montages of a samples file (same tuple)."""
+    from gaia_cli import devices
+    from gaia_cli.montage.samples import MontageSamples
+    from gaia_cli.pathfilter.montage import MEASURED_MONTAGES, MontageMeter, load_montage_net
+
+    if r.recalibrate_data is not None:
+        raise BadInput("--recalibrate-data is for COCO --data; with montage samples BN is recalibrated on montages")
+    model, meta = load_montage_net(r.weights)
+    samples = MontageSamples(r.data)
+    if samples.classes != meta["classes"]:
+        raise BadInput("the samples' classes are not those the backbone was pre-trained on", r.data)
+    space = _sub_space(r, meta["space"])
+    meter = MontageMeter(model, samples, r.recalibrate, devices.resolve(r.device), r.batch_size, r.seed)
+    key = {"weights": meta["ref"].sha256, "data": samples.ref.sha256, "source": "montage"}
+    return space, meter, [meta["ref"], samples.ref], len(meta["classes"]) + 1, key, f"{MEASURED_MONTAGES} montages"
+
+
+def measure(r: FitRequest) -> tuple[Any, list[dict[str, Any]], list, int, str]:
+    """Measure the planned paths of the supernet (those of this shard), through the journal.
+    Returns (space, rows, input refs, classes, journal path)."""
+    import torch
+
+    from gaia_cli.pathfilter.buckets import bucket_edges, gflops, sample_per_bucket
+    from gaia_cli.pathfilter.journal import Journal
+    from gaia_cli.space.arch import Arch
+
+    source = _montage_source if is_montage_samples(r.data) else _detection_source
+    space, meter, refs, classes, key, what = source(r)
     edges = bucket_edges(space, r.buckets, classes)
     plan = [a for bucket in sample_per_bucket(space, edges, classes, r.paths_per_bucket, np.random.default_rng(r.seed))
             for a in bucket]
-    refs = [meta["ref"], val.ref] + ([calibration.ref] if calibration is not val else [])
-    key = {"weights": meta["ref"].sha256, "data": val.ref.sha256, "recalibrate_data": calibration.ref.sha256,
-           "recalibrate": r.recalibrate, "space": space.to_payload(), "buckets": r.buckets,
+    key = {**key, "recalibrate": r.recalibrate, "space": space.to_payload(), "buckets": r.buckets,
            "paths_per_bucket": r.paths_per_bucket, "seed": r.seed, "shard": r.shard}
     path = r.journal or journal_path(r.output, r.shard)
     journal = Journal(path, key)
@@ -114,7 +157,7 @@ def measure(r: FitRequest) -> tuple[Any, list[dict[str, Any]], list, int, str]:
     if done:
         console.info(f"{path}: {len(done)} path(s) measured before; {len(todo)} to go")
     console.info(f"measuring {len(todo)} paths of {space.name!r} ({r.paths_per_bucket} per FLOPs bucket, "
-                 f"{r.buckets} buckets) on {len(val.images)} images, BN recalibrated on {r.recalibrate}")
+                 f"{r.buckets} buckets) on {what}, BN recalibrated on {r.recalibrate}")
     flops = dict(zip(todo, gflops(todo, classes, space.detector)))
     with torch.no_grad(), console.progress("measuring paths", total=len(todo)) as bar:
         for arch in todo:
@@ -149,7 +192,7 @@ def fit_pathfilter(r: FitRequest) -> dict[str, Any] | None:
         classes, source = (init.classes if init else r.classes), "measurements"
     else:
         space, rows, refs, classes, journal = measure(r)
-        source = "supernet"
+        source = "montage" if is_montage_samples(r.data) else "supernet"
         if r.shard:
             return {"journal": journal, "measured": len(rows), "shard": r.shard}
     if init is not None:

@@ -55,6 +55,15 @@ def gaia(*args, stdin: str | None = None) -> str:
     return proc.stdout
 
 
+def toy_data(work: Path, cfg: dict) -> Path:
+    """The benchmarks' toy set (seed 0) in `work`/toy, made once and reused from a --workdir."""
+    toy = work / "toy"
+    if not (toy / "train.json").is_file():
+        gaia("toy-data", toy, "--images", cfg["images"], "--val-images", cfg["val_images"], "--size", cfg["size"],
+             "--seed", 0, "-q")
+    return toy
+
+
 # ------------------------------------------------------------------------------------------- reference loop
 
 
@@ -217,10 +226,7 @@ def main() -> None:
           f"{cfg['space']}; {cfg['epochs']} epochs of batch {cfg['batch_size']}; device {args.device}; "
           f"{os.environ.get('OMP_NUM_THREADS', 'all')} threads; in {work}", flush=True)
 
-    toy = work / "toy"
-    if not (toy / "train.json").is_file():
-        gaia("toy-data", toy, "--images", cfg["images"], "--val-images", cfg["val_images"], "--size", cfg["size"],
-             "--seed", 0, "-q")
+    toy = toy_data(work, cfg)
     train_json, val_json = toy / "train.json", toy / "val.json"
     data = json.loads(train_json.read_text())
     keep = {im["id"] for im in data["images"][: args.train_eval]}

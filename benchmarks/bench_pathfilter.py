@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_learning import eval_path, gaia, train  # noqa: E402  the learning benchmark's helpers
+from bench_learning import eval_path, gaia, toy_data, train  # noqa: E402  the learning benchmark's helpers
 
 SCALES = {
     # toy images, val images, px, epochs of each supernet, batch, paths per bucket, BN images, filter epochs
@@ -61,10 +61,7 @@ def f(x, spec="6.3f") -> str:
 
 
 def table3(work: Path, cfg: dict, device: str) -> dict:
-    toy = work / "toy"
-    if not (toy / "train.json").is_file():
-        gaia("toy-data", toy, "--images", cfg["images"], "--val-images", cfg["val_images"], "--size", cfg["size"],
-             "--seed", 0, "-q")
+    toy = toy_data(work, cfg)
     supernet = work / "unpruned.h5"
     if not supernet.is_file():
         seconds, steps = train("small", toy / "train.json", supernet, cfg["epochs"], cfg["batch_size"], device)

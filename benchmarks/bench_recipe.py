@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_learning import SCALES, eval_path, gaia  # noqa: E402  (the same toy data and evaluation)
+from bench_learning import SCALES, eval_path, gaia, toy_data  # noqa: E402  (the same toy data and evaluation)
 
 ROWS = {"rules-gaia": ["--rules", "gaia"], "rules-cycle": ["--rules", "gaia-cycle"],
         "recipe-gaia": ["--recipe", "gaia"], "recipe-scratch": ["--recipe", "scratch"]}
@@ -74,10 +74,7 @@ def main() -> None:
     print(f"toy data: {cfg['images']} train / {cfg['val_images']} val images of {cfg['size']} px, seed 0; space "
           f"{cfg['space']}; {cfg['epochs']} epochs of batch {cfg['batch_size']}; training seed {args.seed}; device {args.device}; "
           f"{os.environ.get('OMP_NUM_THREADS', 'all')} threads; in {work}", flush=True)
-    toy = work / "toy"
-    if not (toy / "train.json").is_file():
-        gaia("toy-data", toy, "--images", cfg["images"], "--val-images", cfg["val_images"], "--size", cfg["size"],
-             "--seed", 0, "-q")
+    toy = toy_data(work, cfg)
     train_json, val_json = toy / "train.json", toy / "val.json"
     paths = [("max", gaia("space", "sample", cfg["space"], "-n", 1, "--rule", "max")),
              ("min", gaia("space", "sample", cfg["space"], "-n", 1, "--rule", "min"))]

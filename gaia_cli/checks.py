@@ -92,6 +92,7 @@ OPTIONS: dict[str, Range] = {
     "--weight-decay": NOT_NEGATIVE,
     "--clip-grad": NOT_NEGATIVE,
     "--head-loss-weight": POSITIVE,
+    "--distill": NOT_NEGATIVE,
     "--lr-decay": POSITIVE,
     "--two-stage": NOT_NEGATIVE,
     "--percent": Range(0, 100, low_open=True),

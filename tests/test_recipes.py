@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gaia_cli.artifacts import H5Artifact
-from gaia_cli.engine.recipes import describe, resolve
+from gaia_cli.engine.recipes import choose, describe, resolve
 from gaia_cli.nn.detector import Supernet
 from gaia_cli.nn.io import save_detector
 from gaia_cli.space.arch import preset
@@ -17,7 +17,7 @@ from gaia_cli.space.arch import preset
 from conftest import assert_bad_input, gaia_here
 
 UNSET = {"lr_per_image": None, "head_loss_weight": None, "iou_balanced": None, "rules": None, "epochs": None,
-         "phases": None, "abps": False}
+         "phases": None, "abps": False, "paths_per_step": None, "distill": None}
 
 
 def test_gaia_recipe_sets_what_the_paper_sets_and_an_option_given_wins():
@@ -28,7 +28,7 @@ def test_gaia_recipe_sets_what_the_paper_sets_and_an_option_given_wins():
     values, applied = resolve("train-supernet", "gaia", given)
     assert values["head_loss_weight"] == 2.0 and values["iou_balanced"] is False  # the user's
     assert values["abps"] is False and values["epochs"] == 3 and "abps" not in applied  # --epochs: no ABPS
-    default, _ = resolve("train-supernet", "default", UNSET)
+    default, _ = resolve("train-supernet", "pretrained", UNSET)
     assert (default["head_loss_weight"], default["iou_balanced"], default["epochs"], default["abps"]) == (1.0, False, 12, False)
     scratch, _ = resolve("train-supernet", "scratch", UNSET)
     assert scratch["lr_per_image"] == 2 * default["lr_per_image"]
@@ -42,7 +42,7 @@ def test_help_says_what_each_recipe_sets():
     from gaia_cli.cli.app import app
 
     commands = typer.main.get_command(app).commands
-    for command, names in (("train-supernet", ("default", "gaia", "scratch")), ("finetune", ("default", "gaia"))):
+    for command, names in (("train-supernet", ("pretrained", "gaia", "scratch")), ("finetune", ("default", "gaia"))):
         text = next(p.help for p in commands[command].params if p.name == "recipe")
         for name in names:
             assert f"{name}" in text and describe(command, name) in text, (command, name)
@@ -51,8 +51,34 @@ def test_help_says_what_each_recipe_sets():
 
 def test_unknown_recipe_and_abps_outside_its_space_are_refused(toy, tmp_path):
     common = ["train-supernet", "--data", toy / "train.json", "--space", "tiny", "-o", tmp_path / "s.h5"]
-    assert_bad_input(gaia_here(*common, "--recipe", "fast"), "--recipe must be one of default, gaia, scratch")
+    assert_bad_input(gaia_here(*common, "--recipe", "fast"), "--recipe must be one of auto, pretrained, gaia, scratch")
     assert_bad_input(gaia_here(*common, "--recipe", "gaia"), "--recipe gaia trains GAIA's ABPS", "--epochs")
+
+
+def test_auto_picks_scratch_without_init_and_gaias_rate_with_it():
+    assert choose("auto", None)[0] == "scratch" and choose("auto", "backbone.h5")[0] == "pretrained"
+    assert choose("gaia", None) == ("gaia", None)  # a recipe named is the recipe used
+    scratch, _ = resolve("train-supernet", "scratch", UNSET)
+    pretrained, _ = resolve("train-supernet", "pretrained", UNSET)
+    assert scratch["lr_per_image"] > pretrained["lr_per_image"] == 0.00125
+
+
+@pytest.mark.parametrize("init", [False, True])
+def test_train_supernet_logs_the_recipe_auto_picked_and_why(toy, tmp_path, init):
+    extra = []
+    if init:
+        torch.manual_seed(0)
+        names = [c["name"] for c in json.loads((toy / "train.json").read_text())["categories"]]
+        save_detector(tmp_path / "init.h5", Supernet(preset("tiny"), len(names) + 1), names)
+        extra = ["--init", tmp_path / "init.h5"]
+    proc = gaia_here("train-supernet", "--data", toy / "train.json", "--space", "tiny", "--epochs", 1, *extra,
+                     "--stop-after", 1, "--workers", 0, "-o", tmp_path / "s.h5")
+    assert proc.returncode == 0, proc.stderr
+    picked = "pretrained" if init else "scratch"
+    assert f"--recipe auto: {picked} (" in proc.stderr and ("--init" if init else "no --init") in proc.stderr
+    values, _ = resolve("train-supernet", picked, UNSET)
+    options = _run_key(tmp_path / "s.ckpt.h5")["options"]
+    assert options["lr_per_image"] == values["lr_per_image"] and options["paths_per_step"] == values["paths_per_step"]
 
 
 def _run_key(checkpoint) -> dict:

@@ -41,7 +41,8 @@ def train_supernet(
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases; default 12).", show_default=False)] = None,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
     rules: Annotated[Optional[str], typer.Option("--rules", help=Rules.__metadata__[0].help + " Default: the recipe's (gaia).", show_default=False)] = None,
-    paths_per_step: PathsPerStep = 1,
+    paths_per_step: Annotated[Optional[int], typer.Option("--paths-per-step", help=PathsPerStep.__metadata__[0].help + " Default: the recipe's.", show_default=False)] = None,
+    distill: Annotated[Optional[float], typer.Option("--distill", help="In-place distillation's weight (0: off): each step's first path (the largest, with --rules sandwich) teaches the others through RPN objectness, RoI class and box soft targets on its proposals. Needs --paths-per-step 2 or more. Default: the recipe's.", show_default=False)] = None,
     batch_size: BatchSize = 2,
     lr_per_image: Annotated[Optional[float], typer.Option("--lr-per-image", help="Learning rate per image of a step (default: the recipe's; GAIA: 0.00125).", show_default=False)] = None,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase (at most a tenth of its steps).")] = 1000,
@@ -50,8 +51,9 @@ def train_supernet(
     head_loss_weight: Annotated[Optional[float], typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (default: the recipe's; GAIA: 5).", show_default=False)] = None,
     iou_balanced: Annotated[Optional[bool], typer.Option("--iou-balanced/--no-iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; GAIA trains with it; default: the recipe's).", show_default=False)] = None,
     recipe: Annotated[str, typer.Option("--recipe", help=(
-        "Option values in one switch (an option given wins): default = " + _recipe("default") + "; gaia (GAIA 4.2.2) = "
-        + _recipe("gaia") + "; scratch (a random start on a small set) = " + _recipe("scratch") + "."))] = "default",
+        "Option values in one switch (an option given wins): auto (the default) = scratch without --init, pretrained "
+        "with it (the log says which); scratch (a random start) = " + _recipe("scratch") + "; pretrained (a "
+        "pre-trained start, GAIA's rate) = " + _recipe("pretrained") + "; gaia (GAIA 4.2.2) = " + _recipe("gaia") + "."))] = "auto",
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights: a gaia/weights backbone or a torchvision ResNet .pth (the backbone), or a gaia/weights supernet of the same space (all of it; with --labels, a label space grown from its classes by unify-labels --base: old classes keep their rows, new ones borrow their nearest class's).", dir_okay=False)] = None,
     amp: Amp = False,
     workers: Workers = 2,
@@ -78,7 +80,7 @@ def train_supernet(
 
     run(TrainRequest(data=data, output=output, space=space, labels=labels, images=images, abps=abps, phases=phases,
                      epochs=epochs, lr_steps=lr_steps, rules=rules, paths_per_step=paths_per_step,
-                     batch_size=batch_size, lr_per_image=lr_per_image, warmup_iters=warmup_iters,
+                     distill=distill, batch_size=batch_size, lr_per_image=lr_per_image, warmup_iters=warmup_iters,
                      weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight,
                      iou_balanced=iou_balanced, recipe=recipe, init=init,
                      amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,

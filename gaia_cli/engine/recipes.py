@@ -27,12 +27,12 @@ ABPS_SCHEDULE = "abps"  # the value of `schedule` that means GAIA's --abps phase
 
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "train-supernet": {
-        "default": {"lr_per_image": 0.00125, "head_loss_weight": 1.0, "iou_balanced": False, "rules": "gaia",
-                    "epochs": 12},
+        "pretrained": {"lr_per_image": 0.00125, "head_loss_weight": 1.0, "iou_balanced": False, "rules": "gaia",
+                       "paths_per_step": 1, "distill": 0.0, "epochs": 12},
         "gaia": {"lr_per_image": 0.00125, "head_loss_weight": 5.0, "iou_balanced": True, "rules": "gaia",
-                 "schedule": ABPS_SCHEDULE},
+                 "paths_per_step": 1, "distill": 0.0, "schedule": ABPS_SCHEDULE},
         "scratch": {"lr_per_image": 0.0025, "head_loss_weight": 1.0, "iou_balanced": False, "rules": "gaia",
-                    "epochs": 12},
+                    "paths_per_step": 1, "distill": 0.0, "epochs": 12},
     },
     "finetune": {
         "default": {"lr_per_image": 0.0001875, "head_loss_weight": 1.0, "iou_balanced": False},
@@ -40,12 +40,24 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-OPTION_NAMES = {"lr_per_image": "--lr-per-image", "head_loss_weight": "--head-loss-weight",
+OPTION_NAMES = {"paths_per_step": "--paths-per-step", "distill": "--distill", "lr_per_image": "--lr-per-image", "head_loss_weight": "--head-loss-weight",
                 "iou_balanced": "--iou-balanced", "rules": "--rules", "epochs": "--epochs", "schedule": "--abps", "abps": "--abps"}
 
 
+AUTO = "auto"  # train-supernet's default --recipe: scratch without --init, pretrained with it
+
+
 def names(command: str) -> tuple[str, ...]:
-    return tuple(RECIPES[command])
+    return ((AUTO,) if command == "train-supernet" else ()) + tuple(RECIPES[command])
+
+
+def choose(recipe: str, init: object) -> tuple[str, str | None]:
+    """train-supernet's recipe: `recipe` itself, or for `auto` the one that fits the start, with the reason."""
+    if recipe != AUTO:
+        return recipe, None
+    if init is None:
+        return "scratch", "no --init: a random start, which GAIA's rate for pre-trained backbones trains slowly"
+    return "pretrained", "--init: a pre-trained start, trained at GAIA's rate"
 
 
 def describe(command: str, recipe: str) -> str:
@@ -70,7 +82,7 @@ def resolve(command: str, recipe: str, given: dict[str, Any]) -> tuple[dict[str,
     `abps: True`.
     """
     if recipe not in RECIPES[command]:
-        raise BadInput(f"--recipe must be one of {', '.join(RECIPES[command])} (got {recipe!r})")
+        raise BadInput(f"--recipe must be one of {', '.join(names(command))} (got {recipe!r})")
     values = dict(given)
     applied: dict[str, Any] = {}
     for key, value in RECIPES[command][recipe].items():
@@ -81,7 +93,7 @@ def resolve(command: str, recipe: str, given: dict[str, Any]) -> tuple[dict[str,
         if given.get(key) is None:
             values[key] = applied[key] = value
     if command == "train-supernet" and values.get("epochs") is None:
-        values["epochs"] = RECIPES[command]["default"]["epochs"]  # unused with --abps/--phases
+        values["epochs"] = RECIPES[command]["pretrained"]["epochs"]  # unused with --abps/--phases
     return values, applied
 
 

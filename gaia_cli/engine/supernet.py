@@ -23,7 +23,8 @@ class TrainRequest:
     epochs: int | None = None  # None: the recipe's (12, or ABPS with --recipe gaia)
     lr_steps: str | None = None
     rules: str | None = None  # None: the recipe's (gaia)
-    paths_per_step: int = 1
+    paths_per_step: int | None = None  # None: the recipe's (1; scratch: the sandwich's 3)
+    distill: float | None = None  # None: the recipe's (0: off)
     batch_size: int = 2
     lr_per_image: float | None = None  # None: the recipe's (0.00125; scratch 0.0025)
     warmup_iters: int = 1000
@@ -31,7 +32,7 @@ class TrainRequest:
     clip_grad: float = 10.0
     head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
     iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
-    recipe: str = "default"  # gaia_cli.engine.recipes
+    recipe: str = "auto"  # gaia_cli.engine.recipes: auto is scratch without --init, pretrained with it
     init: Path | None = None
     amp: bool = False
     workers: int = 2
@@ -111,13 +112,17 @@ def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
     return resolved
 
 
-def apply_recipe(r: TrainRequest) -> tuple[TrainRequest, dict[str, Any]]:
-    """The request with the recipe's values where the user left an option unset, and what the recipe set."""
-    from gaia_cli.engine.recipes import resolve
+def apply_recipe(r: TrainRequest) -> tuple[TrainRequest, dict[str, Any], str | None]:
+    """The request with the recipe's values where the user left an option unset, what the recipe set, and why
+    `auto` picked its recipe (None for a recipe named)."""
+    from gaia_cli.engine.recipes import choose, resolve
 
-    keys = ("lr_per_image", "head_loss_weight", "iou_balanced", "rules", "epochs", "phases", "abps")
-    values, applied = resolve("train-supernet", r.recipe, {k: getattr(r, k) for k in keys})
-    return dataclasses.replace(r, **values), applied
+    recipe, why = choose(r.recipe, r.init)
+    r = dataclasses.replace(r, recipe=recipe)
+    keys = ("lr_per_image", "head_loss_weight", "iou_balanced", "rules", "epochs", "phases", "abps", "paths_per_step",
+            "distill")
+    values, applied = resolve("train-supernet", recipe, {k: getattr(r, k) for k in keys})
+    return dataclasses.replace(r, **values), applied, why
 
 
 def check_options(r: TrainRequest) -> None:
@@ -126,8 +131,11 @@ def check_options(r: TrainRequest) -> None:
     check_options({"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
                    "--checkpoint-every": r.checkpoint_every, "--log-every": r.log_every, "--stop-after": r.stop_after,
                    "--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight,
-                   "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
+                   "--distill": r.distill, "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
                    "--workers": r.workers, "--seed": r.seed}, "train-supernet")
+    if r.distill and r.paths_per_step < 2:
+        raise BadInput(f"--distill {r.distill:g} needs --paths-per-step 2 or more: the step's first path (the largest, "
+                       "with --rules sandwich) teaches the others")
 
 
 def run(r: TrainRequest) -> None:
@@ -139,13 +147,17 @@ def run(r: TrainRequest) -> None:
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import parse_rules
 
-    r, applied = apply_recipe(r)
+    r, applied, why = apply_recipe(r)
     check_options(r)
     check_output_path(r.output)
     start_checkpoints([checkpoint_path(r.output)], resume=r.resume, restart=r.restart)
     device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     space = read_space(r.space)
+    if space.size() == 1 and "paths_per_step" in applied and r.paths_per_step > 1:
+        # a space of one path (a standalone model): the recipe's sandwich would train it several times a step
+        r = dataclasses.replace(r, paths_per_step=1, distill=0.0 if "distill" in applied else r.distill)
+        applied.update(paths_per_step=1, **({"distill": 0.0} if "distill" in applied else {}))
     try:
         phases = resolve_phases(r, space)
     except BadInput as exc:
@@ -153,7 +165,9 @@ def run(r: TrainRequest) -> None:
             raise
         raise BadInput(f"--recipe {r.recipe} trains GAIA's ABPS schedule (ar101, ar77, ar50), which --space "
                        f"{space.name} does not hold ({exc.message}); give --epochs N or --phases") from None
-    if applied and r.recipe != "default":
+    if why:
+        console.info(f"--recipe auto: {r.recipe} ({why})")
+    if applied:
         from gaia_cli.engine.recipes import applied_line
 
         console.info(applied_line(r.recipe, applied))
@@ -186,6 +200,7 @@ def run(r: TrainRequest) -> None:
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,
                                warmup_iters=r.warmup_iters, clip_grad=r.clip_grad or None,
                                head_loss_weight=r.head_loss_weight, rules=r.rules, paths_per_step=r.paths_per_step,
+                               distill=r.distill,
                                amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
                                log_every=r.log_every, seed=r.seed, stop_after=r.stop_after)
         run_key = {"data": [ref.as_dict()["sha256"] for ref in refs], "space": space.to_payload(), "classes": classes,

@@ -1,8 +1,9 @@
 """The training loop that `train-supernet` runs (and that fine-tuning shares).
 
 Each step: set the learning rate; draw the step's path(s) from the phase's `PathSampler` (one by default,
-several with the sandwich rule, their gradients accumulated); forward the batch through each path; stop on a
-non-finite loss; average gradients over ranks; clip; SGD step. The model returns a dict: its `loss*` entries
+several with the sandwich rule, their gradients accumulated); forward the batch through each path (with
+`distill` > 0, the step's first path is the teacher of the others: in-place distillation, gaia_cli.nn.distill);
+stop on a non-finite loss; average gradients over ranks; clip; SGD step. The model returns a dict: its `loss*` entries
 are summed into the loss (those of the RoI head multiplied by `head_loss_weight`; GAIA uses 5 for its many
 classes), any other entry (an accuracy, say) is only logged.
 
@@ -49,6 +50,7 @@ class TrainOptions:
     head_loss_weight: float = 1.0
     rules: str = "gaia"
     paths_per_step: int = 1
+    distill: float = 0.0  # in-place distillation's weight (0: off); the step's first path teaches the others
     amp: bool = False
     workers: int = 0
     checkpoint_every: int = 500
@@ -197,6 +199,11 @@ class Trainer:
                          enumerate(phases)]
         # a pruned space (gaia prune) redraws the paths it does not allow (DetOFA Algorithm 1, lines 11-14)
         self.samplers = [accepting(s, options.log_every) for s in self.samplers]
+        self.distiller = None
+        if options.distill > 0 and options.paths_per_step > 1:
+            from gaia_cli.nn.distill import Distiller
+
+            self.distiller = Distiller(model)
         self.log: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.seconds = 0.0
@@ -292,14 +299,21 @@ class Trainer:
             group["lr"] = lr
         images = [img.to(self.device, non_blocking=True) for img in images]
         targets = [{k: v.to(self.device, non_blocking=True) for k, v in t.items()} for t in targets]
-        archs = ddp.broadcast_object([sampler.next() for _ in range(opts.paths_per_step)])
+        archs = ddp.broadcast_object(sampler.next_step(opts.paths_per_step))
         totals: dict[str, float] = {}
         finite = True
-        for arch in archs:
+        for i, arch in enumerate(archs):
             if hasattr(self.model, "set_arch"):  # a supernet; a static model is its one path already
                 self.model.set_arch(arch)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=opts.amp):
+                if self.distiller is not None:
+                    self.distiller.start("teacher" if i == 0 else "student")
                 losses = self.model(images, targets)
+                if self.distiller is not None:
+                    if i == 0:
+                        self.distiller.keep_teacher()
+                    else:
+                        losses.update(self.distiller.student_losses(opts.distill))
             loss = sum(v * (opts.head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items()
                        if k.startswith("loss"))
             loss = loss / len(archs)
@@ -310,6 +324,8 @@ class Trainer:
             self.scaler.scale(loss).backward()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(archs)
+        if self.distiller is not None:
+            self.distiller.end_step()
         if not finite:
             # a resumed run keeps its options, the rate among them: a lower one means a new run (--restart)
             where = f" (last good checkpoint: {self.checkpoint}, iteration {self.last_checkpoint}). Run again " \

@@ -150,7 +150,7 @@ class AcceptingRows:
 
 
 class AcceptingSampler:
-    """A sampler whose paths a pruned space allows (same interface: next, state, load_state)."""
+    """A sampler whose paths a pruned space allows (same interface: next, next_step, state, load_state)."""
 
     def __init__(self, sampler, acceptance: Acceptance, log_every: int = 100):
         self.sampler, self.acceptance, self.log_every = sampler, acceptance, log_every
@@ -160,9 +160,15 @@ class AcceptingSampler:
         return getattr(self.sampler, name)
 
     def next(self) -> Arch:
+        return self._allowed(self.sampler.next())
+
+    def next_step(self, k: int) -> list[Arch]:
+        """One step's paths (the wrapped sampler's `next_step`), each refused one redrawn."""
+        return [self._allowed(arch) for arch in self.sampler.next_step(k)]
+
+    def _allowed(self, arch: Arch) -> Arch:
         from gaia_cli.space.sampling import sample
 
-        arch = self.sampler.next()
         for _ in range(MAX_REDRAWS):
             why, _, _ = self.acceptance.verdict(arch)
             if why is None:

@@ -7,7 +7,9 @@ depth, models with the minimum width and other likenesses", GAIA 4.2.1). `gaia` 
 as the paper has it: "in each iteration ... we randomly pick an available model that obeys one of the
 prescribed rules", so each step draws one of those nine rules at random (uniformly), then a path by it.
 `gaia-cycle` is the earlier form: the rules in turn, each followed by a uniform sample (half the paths
-uniform). In a space without anchors (a space written by hand, a single path) both leave the anchor rule
+uniform). `sandwich` is BigNAS's and once-for-all's rule: with K paths a step (`next_step(K)`, K >= 2) each
+step trains the largest, the smallest and K - 2 uniform paths, the largest first (the teacher of in-place
+distillation); with one path a step it takes max, min and uniform in turn. In a space without anchors (a space written by hand, a single path) both leave the anchor rule
 out; `anchor` asked for by name is refused.
 
 A `PathSampler`'s state (its position and its numpy generator) is plain JSON, so a resumed run samples
@@ -104,6 +106,15 @@ class PathSampler:
         rule = self.next_rule()
         self.position += 1
         return sample(self.space, rule, self.rng)
+
+    def next_step(self, k: int) -> list[Arch]:
+        """The `k` paths of one training step: the sandwich rule's largest, smallest and k - 2 uniform
+        paths (k >= 2), else `k` draws by the rules."""
+        if self.rules == SEQUENCES["sandwich"] and k >= 2:
+            self.position += k
+            return [self.space.max_arch, self.space.min_arch,
+                    *(sample(self.space, "uniform", self.rng) for _ in range(k - 2))]
+        return [self.next() for _ in range(k)]
 
     def state(self) -> dict[str, Any]:
         return {"position": self.position, "rng": self.rng.bit_generator.state}

@@ -8,14 +8,14 @@ differing only in what the row names (every row names its recipe, so a change of
   gaia` (GAIA 4.1: at each step a model obeying one of the prescribed rules, picked at random);
 - `rules-cycle`: the same with `--rules gaia-cycle` (the rules in turn, each followed by a uniform draw);
 - `recipe-gaia`: `--recipe gaia` (head losses x5, IoU-balanced RoI sampling; --epochs keeps one phase);
-- `lr-x2`: `--recipe pretrained --lr-per-image 0.0025` (twice GAIA's rate), `lr-x4`: 0.005;
-- `sandwich`: `--rules sandwich --paths-per-step 3` at twice GAIA's rate (largest, smallest, one uniform path
+- `lr-x2`: `--recipe pretrained --lr-per-image 0.0025` (twice GAIA's rate), `lr-x4`: 0.005, `lr-x8`: 0.01;
+- `sandwich`: `--rules sandwich --paths-per-step 3` at four times GAIA's rate (largest, smallest, one uniform path
   a step, gradients accumulated), for two thirds of the epochs (twice the standalone's path-steps);
   `sandwich-long`: all the epochs (three times);
 - `distill`, `distill-long`: the same with in-place distillation (`--distill 1`);
 - `scratch`: `--recipe scratch` as it is now (what `auto` picks without `--init`);
-- `standalone`: each evaluated arch trained alone (a space holding only it) at twice GAIA's rate for the
-  epochs given: the reference every row is compared with.
+- `standalone`: each evaluated arch trained alone (a space holding only it) at four times GAIA's rate for
+  the epochs given: the reference every row is compared with.
 
 Each supernet's largest, smallest and 3 random paths are evaluated (val AP and AP50, each path's BN
 recalibrated on 64 training images, as `gaia eval` does). One table: each path's AP/AP50, the path-steps
@@ -41,15 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_learning import SCALES, eval_path, gaia, toy_data  # noqa: E402  (the same toy data and evaluation)
 
 PRE = ["--recipe", "pretrained"]
-SANDWICH = [*PRE, "--lr-per-image", "0.0025", "--rules", "sandwich", "--paths-per-step", "3"]
+SANDWICH = [*PRE, "--lr-per-image", "0.005", "--rules", "sandwich", "--paths-per-step", "3"]
 # name: (train-supernet's options, the share of --epochs it trains)
 ROWS = {"rules-gaia": ([*PRE, "--rules", "gaia"], 1.0), "rules-cycle": ([*PRE, "--rules", "gaia-cycle"], 1.0),
         "recipe-gaia": (["--recipe", "gaia"], 1.0),
         "lr-x2": ([*PRE, "--lr-per-image", "0.0025"], 1.0), "lr-x4": ([*PRE, "--lr-per-image", "0.005"], 1.0),
+        "lr-x8": ([*PRE, "--lr-per-image", "0.01"], 1.0),
         "sandwich": (SANDWICH, 2 / 3), "sandwich-long": (SANDWICH, 1.0),
         "distill": ([*SANDWICH, "--distill", "1"], 2 / 3), "distill-long": ([*SANDWICH, "--distill", "1"], 1.0),
         "scratch": (["--recipe", "scratch"], 1.0)}
-STANDALONE = [*PRE, "--lr-per-image", "0.0025"]
+STANDALONE = [*PRE, "--lr-per-image", "0.005"]
 
 
 def train(args: list[str], space: str, train_json: Path, out: Path, epochs: int, cfg: dict, device: str,

@@ -105,6 +105,9 @@ OPTIONS: dict[str, Range] = {
     "--erf-every": AT_LEAST_1,
     "--erf-images": AT_LEAST_1,
     "--iterations": AT_LEAST_1,
+    # export
+    "--check-images": AT_LEAST_1,
+    "--opset": Range(11, 20),  # the TorchScript-based ONNX exporter's range for torchvision's detectors
     # predict
     "--score": SHARE,
     # search

@@ -191,7 +191,7 @@ def test_every_command_with_an_output_declares_its_files():
             seen.add(name)
     assert seen == {"train-supernet", "finetune", "eval", "predict", "unify-labels", "search", "bench-latency",
                     "space show", "extract-montage", "pretrain", "toy-data", "select-data",
-                    "fit-pathfilter", "prune", "rank"}
+                    "fit-pathfilter", "prune", "rank", "export"}
 
 
 def test_outputs_into_a_dataset_image_folder(world):

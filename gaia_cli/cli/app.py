@@ -51,13 +51,13 @@ def _register() -> None:
     # The one place commands join `app`: the modules declare theirs with `commands.command` and never import
     # `app`; importing them is cheap (no torch at module level). `space` is a typer group of its own.
     from gaia_cli.cli import (
-        bench_latency, eval_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd, rank_cmd,
+        bench_latency, eval_cmd, export_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd, rank_cmd,
         search_cmd, select_data, space_cmd, toy_data, train_supernet, unify_labels)
     from gaia_cli.cli import pathfilter_cmd  # DetOFA: fit-pathfilter, prune
     from gaia_cli.cli.commands import declared, guarded
 
     # `guarded`: each command's declared outputs are checked against its inputs and locked before its body
-    for module in (bench_latency, eval_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd,
+    for module in (bench_latency, eval_cmd, export_cmd, extract_montage, finetune_cmd, inspect_cmd, predict_cmd, pretrain_cmd,
                    rank_cmd, search_cmd, select_data, toy_data, train_supernet, unify_labels, pathfilter_cmd):
         for spec, func in declared(module):
             app.command(spec.name, **spec.settings)(guarded(func))

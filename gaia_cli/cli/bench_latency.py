@@ -13,13 +13,14 @@ from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 
 @command(
     "bench-latency",
-    inputs=("archs", "space", "model", "device", "check"), outputs=("output",),
+    inputs=("archs", "space", "model", "device", "check", "exported"), outputs=("output",),
     epilog=(
         "Examples:\n\n"
         "  gaia space sample ar50 -n 5 | gaia bench-latency - --device cuda --precision fp16\n\n"
         "  gaia bench-latency --build-profile --space ar50to101 --device cuda -o my-gpu.json\n\n"
         "  gaia bench-latency --check my-gpu.json --space ar50to101 --sample 20 --device cuda\n\n"
-        "  gaia bench-latency --predict --device v100 arch.json"
+        "  gaia bench-latency --predict --device v100 arch.json\n\n"
+        "  gaia bench-latency --exported model.onnx --model model.h5 --device cpu   # ONNX Runtime beside PyTorch"
     ),
 )
 def bench_latency(
@@ -27,6 +28,7 @@ def bench_latency(
     space: Annotated[str, typer.Option("--space", help="The space of --sample and --build-profile (a preset or a gaia/space file).")] = "ar50to101",
     sample: Annotated[int, typer.Option("--sample", help="Measure this many archs sampled from --space.")] = 0,
     model: Annotated[Optional[str], typer.Option("--model", help="Measure a static model file (gaia/weights, role model).")] = None,
+    exported: Annotated[Optional[str], typer.Option("--exported", help="Measure an exported model (gaia export: ONNX Runtime, CUDA where present, or TorchScript), beside --model in turns when given: median, p90, ratio.")] = None,
     device: Annotated[str, typer.Option("--device", help="Where to measure (auto, cpu, cuda, cuda:N); with --predict, the profile (v100 or a file).")] = "auto",
     predict: Annotated[bool, typer.Option("--predict", help="Print the --device profile's predictions; measure nothing.")] = False,
     build_profile: Annotated[bool, typer.Option("--build-profile", help="Measure every block of --space and write a latency profile.")] = False,
@@ -48,5 +50,5 @@ def bench_latency(
     from gaia_cli.latency.run import BenchRequest, run
 
     result = run(BenchRequest(archs or [], space, sample, model, device, predict, build_profile, check, fit_archs,
-                              classes, warmup, runs, precision, channels_last, name, seed))
+                              classes, warmup, runs, precision, channels_last, name, seed, exported))
     console.emit_json(result, output)

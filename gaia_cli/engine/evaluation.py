@@ -62,13 +62,16 @@ def run(r: EvalRequest) -> dict[str, Any]:
     from gaia_cli.data.coco import load_coco
     from gaia_cli.engine.evaluate import evaluate, label_map
     from gaia_cli.nn.bn import recalibrate
-    from gaia_cli.nn.io import load_detector
+    from gaia_cli.nn.exported import load_any
 
     from gaia_cli.checks import check_options
 
     check_options({"--batch-size": r.batch_size, "--recalibrate": r.recalibrate, "--seed": r.seed}, "eval")
     device = devices.resolve(r.device)
-    model, meta = load_detector(r.weights)
+    model, meta = load_any(r.weights, device)
+    if "exported" in meta and r.recalibrate:
+        raise BadInput("is an exported model: its BN statistics are fixed in the file (export again with "
+                       "--recalibrate to change them)", r.weights)
     coco = load_coco(r.data, r.images)
     label_map(meta["classes"], coco)  # refuse mismatched categories before any work
     static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
@@ -83,5 +86,8 @@ def run(r: EvalRequest) -> dict[str, Any]:
             console.warn(f"recalibrated BN with {used} images ({source.source} has no more), not {count}")
     metrics = evaluate(static, meta["classes"], coco, device, r.batch_size)
     console.info(f"{coco.source}: AP {metrics['AP']:.2f} AP50 {metrics['AP50']:.2f} on {len(coco.images)} images")
-    return {"arch": arch.as_dict(), "weights": meta["ref"].as_dict(), "data": coco.ref.as_dict(),
-            "recalibration": recal, **metrics}
+    out = {"arch": arch.as_dict(), "weights": meta["ref"].as_dict(), "data": coco.ref.as_dict(),
+           "recalibration": recal, **metrics}
+    if "exported" in meta:
+        out["exported"] = meta["exported"]
+    return out

@@ -51,13 +51,13 @@ def run(r: PredictRequest) -> list[dict[str, Any]]:
     from gaia_cli import devices
     from gaia_cli.artifacts import parse_json, read_input
     from gaia_cli.labels.names import keys
-    from gaia_cli.nn.io import load_detector
+    from gaia_cli.nn.exported import load_any
 
     from gaia_cli.checks import check_options
 
     check_options({"--score": r.score, "--batch-size": r.batch_size}, "predict")
     device = devices.resolve(r.device)
-    model, meta = load_detector(r.weights)
+    model, meta = load_any(r.weights, device)
     if meta["role"] != "model":
         raise BadInput("predict takes a static model (from finetune, or eval's extraction); for a supernet, "
                        "run gaia finetune first", r.weights)

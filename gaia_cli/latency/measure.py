@@ -110,3 +110,32 @@ def measure_model(model: torch.nn.Module, scale: int, device: torch.device, warm
 
     return {"detector": stats(time_call(whole, device, warmup, runs)),
             "backbone": stats(time_call(backbone, device, warmup, runs))}
+
+
+def measure_exported(exported, model: torch.nn.Module | None, size: tuple[int, int], device: torch.device,
+                     warmup: int = 10, runs: int = 50, seed: int = 0, rounds: int = 5) -> dict[str, Any]:
+    """Latency of an exported detector (gaia_cli.nn.exported: ONNX Runtime or TorchScript) on one [3, H, W]
+    image, and of the PyTorch `model` it came from on the same image when given: the two are timed in turns
+    (`rounds` blocks of runs each), so that a busy machine slows both alike. Whole detector only (an exported
+    graph has no separate backbone). ONNX Runtime's run returns when its outputs are on the host, so a
+    perf_counter around it is its latency on CUDA too."""
+    image = torch.rand(3, *size, generator=torch.Generator().manual_seed(seed))
+    on_device = image.to(device)
+    if model is not None:
+        model = prepare(model, device, False)
+    per_round = max(1, runs // rounds)
+    exported_ms: list[float] = []
+    model_ms: list[float] = []
+    host = torch.device("cpu") if exported.format == "onnx" else device
+    for i in range(rounds):
+        exported_ms += time_call(lambda: exported([on_device if exported.format == "torchscript" else image]),
+                                 host, warmup if i == 0 else 1, per_round)
+        if model is not None:
+            model_ms += time_call(lambda: model([on_device]), device, warmup if i == 0 else 1, per_round)
+    out: dict[str, Any] = {"exported": {"format": exported.format, "providers": exported.providers,
+                                        **stats(exported_ms)}}
+    if model is not None:
+        out["pytorch"] = stats(model_ms)
+        out["ratio_median"] = out["exported"]["median"] / out["pytorch"]["median"]
+        out["ratio_p90"] = out["exported"]["p90"] / out["pytorch"]["p90"]
+    return out

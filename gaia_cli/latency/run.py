@@ -27,6 +27,7 @@ class BenchRequest:
     channels_last: bool = False
     name: str | None = None
     seed: int = 0
+    exported: str | None = None  # an exported file (gaia export), measured beside --model
 
 
 def read_archs(specs: list[str]):
@@ -58,6 +59,39 @@ def read_archs(specs: list[str]):
                 check_header(obj, "gaia/arch", src.name)
             archs.append(Arch.from_dict(obj, src.name))
     return archs
+
+
+def measure_export(r: BenchRequest, device) -> dict[str, Any]:
+    """An exported file's latency, beside the PyTorch model it came from (`--model`) when given."""
+    from gaia_cli.artifacts import json_artifact
+    from gaia_cli.latency.measure import environment, measure_exported
+    from gaia_cli.nn.exported import open_exported
+
+    if r.archs or r.sample or r.predict or r.build_profile or r.check is not None:
+        raise BadInput("--exported measures one exported file (and --model beside it): give no archs, --sample, "
+                       "--predict, --build-profile or --check")
+    exported = open_exported(r.exported, device)
+    if exported is None:
+        raise BadInput("is not an exported model (gaia export writes ONNX or TorchScript)", r.exported)
+    model = None
+    if r.model:
+        from gaia_cli.nn.io import load_detector
+
+        model, meta = load_detector(r.model)
+        if meta["role"] != "model":
+            raise BadInput("--model takes a static model; for a supernet path, give its arch", r.model)
+        if meta["arch"].as_dict() != exported.meta["arch"]:
+            raise BadInput(f"is the path {meta['arch']}, the export holds another ({exported.meta['arch']})", r.model)
+    size = tuple(exported.meta["input_size"])
+    result = measure_exported(exported, model, size, device, r.warmup, r.runs, r.seed)
+    line = f"{exported.format} ({', '.join(exported.providers)}): median {result['exported']['median']:.1f} ms, " \
+           f"p90 {result['exported']['p90']:.1f} ms"
+    if model is not None:
+        line += f"; PyTorch: median {result['pytorch']['median']:.1f} ms, p90 {result['pytorch']['p90']:.1f} ms; " \
+                f"ratio x{result['ratio_median']:.2f} (median), x{result['ratio_p90']:.2f} (p90)"
+    console.info(line)
+    return json_artifact("gaia/latency", {"environment": environment(device), "arch": exported.meta["arch"],
+                                          "exported_file": str(exported.path), "export": result})
 
 
 def run(r: BenchRequest) -> dict[str, Any]:
@@ -115,6 +149,10 @@ def run(r: BenchRequest) -> dict[str, Any]:
         report = check_profile(profile, archs, device, r.warmup, r.runs, space)
         console.info(f"profile {profile.name} on {len(archs)} archs: MAPE {report['mape']:.1%}, max {report['max_error']:.1%}")
         return json_artifact("gaia/latency", {"method": method, "environment": environment(device), "check": report})
+
+    if r.exported is not None:
+        return {**measure_export(r, device), "method": {**method, "input": "[3, H, W] uniform noise, H, W the "
+                                                        "export's input size", "rounds": 5}}
 
     from gaia_cli.nn.detector import build_static
 

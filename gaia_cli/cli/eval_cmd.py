@@ -24,7 +24,7 @@ from gaia_cli.cli.options import Device, Output, Quiet, Seed, Verbose
     ),
 )
 def eval_command(
-    weights: Annotated[str, typer.Option("--weights", help="A supernet or a static model (gaia/weights), or its manifest line.")],
+    weights: Annotated[str, typer.Option("--weights", help="A supernet or a static model (gaia/weights), an exported model (gaia export: ONNX or TorchScript), or a manifest line.")],
     data: Annotated[str, typer.Option("--data", help="The COCO-format dataset to evaluate on.")],
     arch: Annotated[Optional[str], typer.Option("--arch", help="The path to evaluate (needed for a supernet); - reads stdin.")] = None,
     images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --data (default: found beside it).", file_okay=False)] = None,

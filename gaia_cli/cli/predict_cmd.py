@@ -22,7 +22,7 @@ from gaia_cli.cli.options import Device, Output, Quiet, Verbose
     ),
 )
 def predict(
-    weights: Annotated[str, typer.Argument(help="A static model (gaia/weights, role model), or its manifest line.")],
+    weights: Annotated[str, typer.Argument(help="A static model (gaia/weights, role model), an exported model (gaia export: ONNX or TorchScript), or a manifest line.")],
     inputs: Annotated[list[str], typer.Argument(help="Images or folders of images.")],
     score: Annotated[float, typer.Option("--score", help="Keep detections scoring at least this.")] = 0.3,
     coco: Annotated[Optional[str], typer.Option("--coco", help="A COCO file giving image ids (by file name) and category ids (by name).")] = None,

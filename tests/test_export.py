@@ -128,3 +128,13 @@ def test_bad_inputs_are_refused_with_nothing_written(files, toy, tmp_path, monke
     assert_bad_input(gaia_here("export", files / "model.h5", "-o", out), "pip install 'gaia-cli[export]'")
     assert not out.exists()
     assert load_detector(files / "model.h5")[1]["role"] == "model"  # the input untouched
+
+
+def test_an_operator_the_exporter_cannot_convert_is_refused(files, tmp_path, monkeypatch):
+    def unsupported(*args, **kwargs):
+        raise torch.onnx.errors.UnsupportedOperatorError("torchvision::roi_align", 9, 16)
+
+    monkeypatch.setattr(torch.onnx, "export", unsupported)
+    out = tmp_path / "m.onnx"
+    assert_bad_input(gaia_here("export", files / "model.h5", "-o", out), "cannot be exported at opset 17")
+    assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,7 @@ def test_gaia_recipe_sets_what_the_paper_sets_and_an_option_given_wins():
     default, _ = resolve("train-supernet", "pretrained", UNSET)
     assert (default["head_loss_weight"], default["iou_balanced"], default["epochs"], default["abps"]) == (1.0, False, 12, False)
     scratch, _ = resolve("train-supernet", "scratch", UNSET)
-    assert scratch["lr_per_image"] == 2 * default["lr_per_image"]
+    assert scratch["lr_per_image"] == 4 * default["lr_per_image"]
     tuned, _ = resolve("finetune", "gaia", {"lr_per_image": None, "head_loss_weight": None, "iou_balanced": None})
     assert tuned == {"lr_per_image": 0.0001875, "head_loss_weight": 5.0, "iou_balanced": True}
 

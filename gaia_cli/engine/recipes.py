@@ -8,13 +8,17 @@ what the recipe set. The values (GAIA 4.2.2 and 4.2.3):
   prescribed rules drawn at random each step, 0.00125 per image, and, unless --epochs or --phases is given,
   the ABPS schedule (AR101 24 epochs, then AR77 and AR50 13 each), which needs a space that holds ar101,
   ar77 and ar50 (ar50to101).
-- `train-supernet --recipe scratch`: the default with twice GAIA's rate (0.0025 per image), for a supernet
-  trained from a random start on a small set (GAIA's rate is slow there: bench_learning's standalone model
-  went from AP50 66.6 to 85.9 at 960 steps with it).
+- `train-supernet --recipe scratch`: `pretrained` at four times GAIA's rate (0.005 per image), for a supernet
+  trained from a random start (GAIA's rate is set for pre-trained backbones and learns slowly from scratch:
+  bench_recipe's toy supernet, 960 steps, mean AP of 5 paths 26-28 at GAIA's rate, 42.1 at twice it, 46.0 at
+  four times; the standalone largest arch 55.2 at twice, 64.4 at four times).
+- `train-supernet --recipe pretrained`: GAIA's rate (0.00125 per image) for a start from pre-trained weights
+  (`--init`), head losses x1, torchvision's uniform RoI sampling, one phase of --epochs (12).
+- `train-supernet --recipe auto` (the default): `scratch` without `--init`, `pretrained` with it; the log
+  says which and why.
 - `finetune --recipe gaia`: fine-tuning "consistent with the training setting of supernet": the RoI head's
   losses x5 and IoU-balanced sampling, on the 1x schedule at 0.0001875 per image (the defaults).
-- `default`: what each command did before recipes: head losses x1, torchvision's uniform RoI sampling, the
-  rate above, one phase of --epochs (12) for train-supernet.
+- `finetune --recipe default`: head losses x1, torchvision's uniform RoI sampling, the rate above.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
                        "paths_per_step": 1, "distill": 0.0, "epochs": 12},
         "gaia": {"lr_per_image": 0.00125, "head_loss_weight": 5.0, "iou_balanced": True, "rules": "gaia",
                  "paths_per_step": 1, "distill": 0.0, "schedule": ABPS_SCHEDULE},
-        "scratch": {"lr_per_image": 0.0025, "head_loss_weight": 1.0, "iou_balanced": False, "rules": "gaia",
+        "scratch": {"lr_per_image": 0.005, "head_loss_weight": 1.0, "iou_balanced": False, "rules": "gaia",
                     "paths_per_step": 1, "distill": 0.0, "epochs": 12},
     },
     "finetune": {

@@ -95,9 +95,12 @@ def test_a_smaller_path_at_another_scale_gets_gradients_from_the_teacher():
     distiller.remove()
 
 
-def test_distill_needs_several_paths_a_step_and_a_weight_of_0_or_more(toy, tmp_path):
+def test_distill_needs_the_sandwich_several_paths_a_step_and_a_weight_of_0_or_more(toy, tmp_path):
     common = ["train-supernet", "--data", toy / "train.json", "--space", "tiny", "--epochs", 1, "-o", tmp_path / "s.h5"]
-    assert_bad_input(gaia_here(*common, "--distill", 1, "--paths-per-step", 1), "--distill 1 needs --paths-per-step 2")
+    assert_bad_input(gaia_here(*common, "--distill", 1, "--rules", "sandwich", "--paths-per-step", 1),
+                     "--distill 1 needs --paths-per-step 2")
+    assert_bad_input(gaia_here(*common, "--distill", 1, "--rules", "gaia", "--paths-per-step", 3),
+                     "--distill 1 needs --rules sandwich")
     assert_bad_input(gaia_here(*common, "--distill", -1, "--paths-per-step", 3), "--distill must be")
     assert not (tmp_path / "s.h5").exists()
 

@@ -138,3 +138,28 @@ def test_an_operator_the_exporter_cannot_convert_is_refused(files, tmp_path, mon
     out = tmp_path / "m.onnx"
     assert_bad_input(gaia_here("export", files / "model.h5", "-o", out), "cannot be exported at opset 17")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fixed_size_export_letterboxes_an_image_of_another_shape():
+    from gaia_cli.nn.exported import letterbox
+
+    image = torch.ones(3, 60, 120)
+    boxed, factor = letterbox(image, (128, 128))
+    assert factor == pytest.approx(128 / 120) and boxed.shape == (3, 128, 128)
+    assert boxed[:, :64, :].min() == 1 and boxed[:, 64:, :].abs().max() == 0  # aspect kept, padded below
+
+
+def test_exports_are_refused_where_they_cannot_be_read_or_timed(files, tmp_path):
+    out = tmp_path / "m.onnx"
+    assert gaia_here("export", files / "model.h5", "-o", out).returncode == 0
+    assert_bad_input(gaia_here("bench-latency", "--exported", out, "--precision", "bf16"), "--exported measures")
+    assert_bad_input(gaia_here("bench-latency", "--exported", out, "--predict"), "--exported measures")
+    import onnx
+
+    proto = onnx.load(str(out))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "bare.onnx"))
+    assert_bad_input(gaia_here("eval", "--weights", tmp_path / "bare.onnx", "--data", files / "nothing.json"),
+                     "without gaia's metadata")
+    assert_bad_input(gaia_here("eval", "--weights", out, "--data", files / "nothing.json", "--recalibrate", 5),
+                     "is an exported model")

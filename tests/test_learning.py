@@ -48,7 +48,7 @@ def test_every_training_command_logs_its_effective_schedule(shapes, tmp_path):
                      "--batch-size", "8", "--workers", "0", "--device", "cpu", "--stop-after", "1",
                      "-o", tmp_path / "s.h5")
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"schedule tiny: \d+ steps from step 1, base rate 0.01, warm-up 1 steps from x0.001, "
+    assert re.search(r"schedule tiny: \d+ steps from step 1, base rate 0.04, warm-up 1 steps from x0.001, "
                      r"decay x0.1 after steps \d+", proc.stderr), proc.stderr
 
 

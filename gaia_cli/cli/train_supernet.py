@@ -42,7 +42,7 @@ def train_supernet(
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
     rules: Annotated[Optional[str], typer.Option("--rules", help=Rules.__metadata__[0].help + " Default: the recipe's (gaia).", show_default=False)] = None,
     paths_per_step: Annotated[Optional[int], typer.Option("--paths-per-step", help=PathsPerStep.__metadata__[0].help + " Default: the recipe's.", show_default=False)] = None,
-    distill: Annotated[Optional[float], typer.Option("--distill", help="In-place distillation's weight (0: off): each step's first path (the largest, with --rules sandwich) teaches the others through RPN objectness, RoI class and box soft targets on its proposals. Needs --paths-per-step 2 or more. Default: the recipe's.", show_default=False)] = None,
+    distill: Annotated[Optional[float], typer.Option("--distill", help="In-place distillation's weight (0: off): each step's first path (the largest) teaches the others through RPN objectness, RoI class and box soft targets on its proposals. Needs --rules sandwich and --paths-per-step 2 or more. Default: the recipe's.", show_default=False)] = None,
     batch_size: BatchSize = 2,
     lr_per_image: Annotated[Optional[float], typer.Option("--lr-per-image", help="Learning rate per image of a step (default: the recipe's; GAIA: 0.00125).", show_default=False)] = None,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of the first phase (at most a tenth of its steps).")] = 1000,

@@ -23,7 +23,7 @@ class TrainRequest:
     epochs: int | None = None  # None: the recipe's (12, or ABPS with --recipe gaia)
     lr_steps: str | None = None
     rules: str | None = None  # None: the recipe's (gaia)
-    paths_per_step: int | None = None  # None: the recipe's (1; scratch: the sandwich's 3)
+    paths_per_step: int | None = None  # None: the recipe's (1 in every recipe today)
     distill: float | None = None  # None: the recipe's (0: off)
     batch_size: int = 2
     lr_per_image: float | None = None  # None: the recipe's (0.00125; scratch 0.0025)
@@ -133,8 +133,11 @@ def check_options(r: TrainRequest) -> None:
                    "--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight,
                    "--distill": r.distill, "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
                    "--workers": r.workers, "--seed": r.seed}, "train-supernet")
+    if r.distill and r.rules != "sandwich":
+        raise BadInput(f"--distill {r.distill:g} needs --rules sandwich: its teacher is the step's first path, "
+                       "the largest under the sandwich rule")
     if r.distill and r.paths_per_step < 2:
-        raise BadInput(f"--distill {r.distill:g} needs --paths-per-step 2 or more: the step's first path (the largest, "
+        raise BadInput(f"--distill {r.distill:g} needs --paths-per-step 2 or more and --rules sandwich: the step's first path (the largest, "
                        "with --rules sandwich) teaches the others")
 
 
@@ -165,12 +168,6 @@ def run(r: TrainRequest) -> None:
             raise
         raise BadInput(f"--recipe {r.recipe} trains GAIA's ABPS schedule (ar101, ar77, ar50), which --space "
                        f"{space.name} does not hold ({exc.message}); give --epochs N or --phases") from None
-    if why:
-        console.info(f"--recipe auto: {r.recipe} ({why})")
-    if applied:
-        from gaia_cli.engine.recipes import applied_line
-
-        console.info(applied_line(r.recipe, applied))
     dataset, classes, refs = load_training_data(r.data, r.labels, r.images)
 
     rank, world = ddp.setup(device)
@@ -194,6 +191,12 @@ def run(r: TrainRequest) -> None:
         elif init_report:
             console.info(f"--init: loaded {init_report['loaded']} backbone tensors, skipped {len(init_report['skipped'])}")
         prepare_replica(model, device)
+        if why:  # said once the inputs are known good: a refused run prints one line
+            console.info(f"--recipe auto: {r.recipe} ({why})")
+        if applied:
+            from gaia_cli.engine.recipes import applied_line
+
+            console.info(applied_line(r.recipe, applied))
 
         from gaia_cli.data.sampler import aspect_ratio_groups
 

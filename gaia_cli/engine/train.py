@@ -320,6 +320,7 @@ class Trainer:
             # decided together before any backward pass: sync-BN's backward holds collectives of its own
             finite = ddp.all_true(bool(torch.isfinite(loss).item()), self.device)
             if not finite:
+                failed = arch
                 break
             self.scaler.scale(loss).backward()
             for k, v in losses.items():
@@ -332,7 +333,7 @@ class Trainer:
                     f"with a lower learning rate or more warm-up, and --restart to discard that checkpoint" \
                 if self.last_checkpoint is not None else \
                 " (no checkpoint was written yet). Run again with a lower learning rate or more warm-up"
-            raise RunFailure(f"the loss is not finite at iteration {self.position.iteration + 1} on path {archs[-1]}; "
+            raise RunFailure(f"the loss is not finite at iteration {self.position.iteration + 1} on path {failed}; "
                              f"stopped{where}")
         ddp.average_gradients(self.params)
         self.scaler.unscale_(self.optimizer)

@@ -60,6 +60,12 @@ def run(r: ExportRequest) -> tuple[dict[str, str], dict[str, Any]]:
     check_request(r)
     onnx = r.format == "onnx"
     opset = (r.opset or DEFAULT_OPSET) if onnx else None
+    if r.size is not None:
+        parse_size(r.size, 0)  # refused before any work
+    if r.check is not None:
+        from gaia_cli.data.coco import load_coco
+
+        load_coco(r.check)  # refused before any work (read again for its images below)
     model, meta = deploy_model(r.weights, r.arch, r.recalibrate, r.recalibrate_data, seed=r.seed)
     arch = meta["arch"]
     size = parse_size(r.size, arch.scale)

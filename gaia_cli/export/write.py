@@ -7,7 +7,7 @@ arch's scale, normalisation) and post-processing (per-class NMS, the top 100), w
 
 - ONNX: `torch.onnx.export` (the TorchScript-based exporter, which torchvision's detection models are
   written for; opsets 11-20, default 17). Input size fixed at `--size`, or free height and width with
-  `--dynamic`. gaia's metadata goes into the model's `metadata_props` under the key `gaia` (JSON).
+  `--dynamic`; gaia letterboxes an image into a fixed-size graph (gaia_cli.nn.exported). gaia's metadata goes into the model's `metadata_props` under the key `gaia` (JSON).
 - TorchScript: `torch.jit.script` (the whole model, input size always free), saved with the metadata as the
   extra file `gaia.json`. `torch.jit.load` gives a module whose call returns (losses, detections).
 """
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gaia_cli.errors import BadInput
+from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.nn.exported import EXTRA_FILE, META_KEY, need_onnx
 
 FORMATS = ("onnx", "torchscript")
@@ -52,6 +52,8 @@ def export_onnx(model: nn.Module, path: Path, size: tuple[int, int], dynamic: bo
                               do_constant_folding=True)
     except (torch.onnx.errors.UnsupportedOperatorError, torch.onnx.errors.SymbolicValueError) as exc:
         raise BadInput(f"the model cannot be exported at opset {opset}: {str(exc).splitlines()[0]}") from None
+    except RuntimeError as exc:
+        raise RunFailure(f"torch's ONNX exporter failed: {str(exc).strip().splitlines()[0][:200]}") from None
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
@@ -66,7 +68,7 @@ def export_torchscript(model: nn.Module, path: Path, meta: dict[str, Any]) -> No
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice: still torch's exporter
         try:
             scripted = torch.jit.script(model)
-        except RuntimeError as exc:
+        except (RuntimeError, torch.jit.frontend.FrontendError) as exc:
             raise BadInput(f"the model cannot be compiled to TorchScript: {str(exc).strip().splitlines()[0]}") from None
         torch.jit.save(scripted, str(path), _extra_files={EXTRA_FILE: json.dumps(meta)})
 

@@ -67,9 +67,6 @@ def measure_export(r: BenchRequest, device) -> dict[str, Any]:
     from gaia_cli.latency.measure import environment, measure_exported
     from gaia_cli.nn.exported import open_exported
 
-    if r.archs or r.sample or r.predict or r.build_profile or r.check is not None:
-        raise BadInput("--exported measures one exported file (and --model beside it): give no archs, --sample, "
-                       "--predict, --build-profile or --check")
     exported = open_exported(r.exported, device)
     if exported is None:
         raise BadInput("is not an exported model (gaia export writes ONNX or TorchScript)", r.exported)
@@ -99,6 +96,10 @@ def run(r: BenchRequest) -> dict[str, Any]:
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import PathSampler
 
+    if r.exported is not None and (r.archs or r.sample or r.predict or r.build_profile or r.check is not None
+                                   or r.precision != "fp32" or r.channels_last):
+        raise BadInput("--exported measures one exported file (and --model beside it) in fp32: give no archs, "
+                       "--sample, --predict, --build-profile, --check, --precision or --channels-last")
     if sum([r.predict, r.build_profile, r.check is not None]) > 1:
         raise BadInput("--predict, --build-profile and --check are separate modes: give one")
     from gaia_cli.checks import check_options

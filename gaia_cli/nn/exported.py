@@ -4,7 +4,8 @@
 TorchScript; otherwise an ONNX protobuf with gaia's metadata) and returns an `ExportedDetector`, which is
 called like a torchvision detector in eval mode: a list of [3, H, W] images in, a list of {"boxes",
 "labels", "scores"} tensors out (one image at a time: the exported graph takes one; an ONNX graph of a
-fixed input size gets each image resized to it, and its boxes are mapped back). Its `meta` holds the classes
+fixed input size gets each image letterboxed into it: resized by one factor to fit, aspect kept, padded at the
+bottom and right; its boxes are mapped back). Its `meta` holds the classes
 and the arch the export recorded.
 """
 
@@ -54,6 +55,31 @@ def exported_format(path: Path) -> str | None:
     return None
 
 
+def _read_meta(text: str | bytes, path: Path) -> dict[str, Any]:
+    """gaia's metadata of an exported file, checked for what the readers use."""
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        raise BadInput("holds gaia metadata that is not JSON", path) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("classes"), list) or not isinstance(meta.get("arch"), dict) \
+            or not isinstance(meta.get("input_size"), list):
+        raise BadInput("holds gaia metadata without its classes, arch and input size", path)
+    return meta
+
+
+def letterbox(image: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, float]:
+    """`image` [3, h, w] resized by one factor to fit inside `size` (H, W), aspect kept, zero-padded at the
+    bottom and right; (the padded image, the factor)."""
+    h, w = image.shape[-2:]
+    factor = min(size[0] / h, size[1] / w)
+    nh, nw = min(size[0], round(h * factor)), min(size[1], round(w * factor))
+    resized = torch.nn.functional.interpolate(image[None].float(), size=(nh, nw), mode="bilinear",
+                                              align_corners=False)[0]
+    out = resized.new_zeros(3, *size)
+    out[:, :nh, :nw] = resized
+    return out, factor
+
+
 class ExportedDetector:
     """An exported file as a detector: `__call__(images) -> detections`, `meta`, `format`, `device`."""
 
@@ -67,16 +93,20 @@ class ExportedDetector:
             except Exception as exc:  # a protobuf parse error has no common class
                 raise BadInput(f"is not a readable ONNX model ({type(exc).__name__})", path) from None
             props = {p.key: p.value for p in proto.metadata_props}
+            del proto
             if META_KEY not in props:
                 raise BadInput("is an ONNX model without gaia's metadata (export it with gaia export)", path)
-            self.meta = json.loads(props[META_KEY])
+            self.meta = _read_meta(props[META_KEY], path)
             providers = ["CPUExecutionProvider"]
             if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
                 providers.insert(0, "CUDAExecutionProvider")
             options = ort.SessionOptions()
             options.log_severity_level = 3
             options.intra_op_num_threads = torch.get_num_threads()  # as many threads as torch: a fair comparison
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            try:
+                self.session = ort.InferenceSession(str(path), options, providers=providers)
+            except Exception as exc:  # onnxruntime's errors share no public base class
+                raise BadInput(f"ONNX Runtime cannot run it ({str(exc).splitlines()[0][:160]})", path) from None
             self.providers = self.session.get_providers()
         else:
             import torchvision  # noqa: F401  (registers torchvision::nms and roi_align, which the model calls)
@@ -91,7 +121,7 @@ class ExportedDetector:
                                path) from None
             if not extra[EXTRA_FILE]:
                 raise BadInput("is a TorchScript model without gaia's metadata (export it with gaia export)", path)
-            self.meta = json.loads(extra[EXTRA_FILE])
+            self.meta = _read_meta(extra[EXTRA_FILE], path)
             self.module.eval()
             self.providers = [str(self.device)]
 
@@ -118,13 +148,13 @@ class ExportedDetector:
             if self.format == "onnx":
                 fixed = self.fixed_size()
                 h, w = image.shape[-2:]
-                if fixed is not None and (h, w) != fixed:  # resized to the graph's input, boxes mapped back
-                    image = torch.nn.functional.interpolate(image[None].float(), size=fixed, mode="bilinear",
-                                                            align_corners=False)[0]
+                factor = 1.0
+                if fixed is not None and (h, w) != fixed:  # letterboxed into the graph's input, boxes mapped back
+                    image, factor = letterbox(image, fixed)
                 boxes, labels, scores = self.session.run(None, {"image": image.detach().cpu().float().numpy()})
-                boxes = torch.from_numpy(boxes)
-                if fixed is not None and (h, w) != fixed:
-                    boxes = boxes * boxes.new_tensor([w / fixed[1], h / fixed[0], w / fixed[1], h / fixed[0]])
+                boxes = torch.from_numpy(boxes) / factor
+                if factor != 1.0:
+                    boxes = torch.minimum(boxes, boxes.new_tensor([w, h, w, h]))
                 out.append({"boxes": boxes, "labels": torch.from_numpy(labels).long(),
                             "scores": torch.from_numpy(scores)})
             else:

@@ -80,19 +80,31 @@ def main() -> None:
                    "gflops": round(detector_gflops(arch, classes, space.detector), 2), "formats": {}}
             for fmt in args.formats.split(","):
                 out = work / f"{space_name}.{i}.{'onnx' if fmt == 'onnx' else 'pt'}"
-                gaia("export", weights, "--format", fmt, "--check-images", 2, "-q", "-o", out)
+                proc = subprocess.run([sys.executable, "-m", "gaia_cli", "export", str(weights), "--format", fmt,
+                                       "--check-images", "2", "-q", "-o", str(out)], capture_output=True, text=True)
+                if proc.returncode != 0:  # a failed export (its check) is a result too
+                    row["formats"][fmt] = {"failed": proc.stderr.strip().splitlines()[-1][:300]}
+                    continue
                 result = json.loads(gaia("bench-latency", "--exported", out, "--model", weights, "--device",
                                          args.device, "--runs", args.runs, "--warmup", args.warmup, "-q"))["export"]
                 row["formats"][fmt] = {"exported": result["exported"], "pytorch": result["pytorch"],
                                        "ratio_median": result["ratio_median"], "ratio_p90": result["ratio_p90"]}
             rows.append(row)
-            first = next(iter(row["formats"].values()))["pytorch"]
+            timed = [f for f in row["formats"].values() if "failed" not in f]
+            first = timed[0]["pytorch"] if timed else {"median": float("nan"), "p90": float("nan")}
             print(f"{'':<{len(space_name) + 2}}{str(arch):<44} {row['gflops']:>7} "
                   f"{first['median']:>12.1f} / {first['p90']:<9.1f}"
-                  + "".join(f"{f['exported']['median']:>9.1f} / {f['exported']['p90']:<6.1f} x{f['ratio_median']:.2f}"
+                  + "".join(f"{'failed':>26}" if "failed" in f else
+                            f"{f['exported']['median']:>9.1f} / {f['exported']['p90']:<6.1f} x{f['ratio_median']:.2f}"
                             for f in row["formats"].values()), flush=True)
+            for fmt, f in row["formats"].items():
+                if "failed" in f:
+                    print(f"    {fmt} export failed: {f['failed']}", flush=True)
         for fmt in args.formats.split(","):
-            ratios = [r["formats"][fmt]["ratio_median"] for r in rows if r["space"] == space_name]
+            ratios = [r["formats"][fmt]["ratio_median"] for r in rows
+                      if r["space"] == space_name and "failed" not in r["formats"][fmt]]
+            if not ratios:
+                continue
             print(f"  {space_name} {fmt} / PyTorch, geometric mean of the median ratios: "
                   f"x{math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}", flush=True)
     if args.json:

@@ -163,3 +163,18 @@ def test_exports_are_refused_where_they_cannot_be_read_or_timed(files, tmp_path)
                      "without gaia's metadata")
     assert_bad_input(gaia_here("eval", "--weights", out, "--data", files / "nothing.json", "--recalibrate", 5),
                      "is an exported model")
+
+
+def test_an_export_that_fails_in_onnx_runtime_fails_naming_the_image(files, toy, tmp_path, monkeypatch):
+    import onnxruntime
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Reshape node")
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", broken)
+    out = tmp_path / "m.onnx"
+    proc = gaia_here("export", files / "model.h5", "--check", toy / "val.json", "-o", out)
+    assert proc.returncode == 1, proc.stderr
+    assert "the exported model fails on" in proc.stderr and "Reshape node" in proc.stderr
+    assert "nothing written" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

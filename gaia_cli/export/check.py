@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import torch
 
+from gaia_cli.errors import RunFailure
+
 BOX_TOLERANCE = 0.05  # pixels of the input image, per coordinate
 SCORE_TOLERANCE = 1e-3
 
@@ -62,7 +64,10 @@ def compare(reference: Callable, exported: Callable, images: list[tuple[str, tor
     with torch.no_grad():
         for name, image in images:
             ref = {k: v.cpu() for k, v in reference([image])[0].items()}
-            got = exported([image])[0]
+            try:
+                got = exported([image])[0]
+            except RunFailure as exc:
+                raise RunFailure(f"the exported model fails on {name}: {exc.message} (nothing written)") from None
             per_image.append({"image": name, **compare_image(ref, got, score_threshold, cap)})
     worst = max(per_image, key=lambda r: (r["unmatched"], r["max_box_diff"], r["max_score_diff"]))
     return {"ok": all(r["unmatched"] == 0 for r in per_image), "images": len(per_image),

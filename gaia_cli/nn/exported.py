@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from gaia_cli.errors import BadInput
+from gaia_cli.errors import BadInput, RunFailure
 
 META_KEY = "gaia"  # gaia's metadata (JSON): the ONNX model's metadata_props key
 EXTRA_FILE = "gaia.json"  # and the TorchScript archive's extra file
@@ -151,7 +151,11 @@ class ExportedDetector:
                 factor = 1.0
                 if fixed is not None and (h, w) != fixed:  # letterboxed into the graph's input, boxes mapped back
                     image, factor = letterbox(image, fixed)
-                boxes, labels, scores = self.session.run(None, {"image": image.detach().cpu().float().numpy()})
+                try:
+                    boxes, labels, scores = self.session.run(None, {"image": image.detach().cpu().float().numpy()})
+                except Exception as exc:  # onnxruntime's errors share no public base class
+                    message = str(exc).replace("\n", " ")
+                    raise RunFailure(f"ONNX Runtime failed on an image of {h}x{w}: {message[:300]}") from None
                 boxes = torch.from_numpy(boxes) / factor
                 if factor != 1.0:
                     boxes = torch.minimum(boxes, boxes.new_tensor([w, h, w, h]))

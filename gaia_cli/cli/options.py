@@ -65,4 +65,4 @@ ClipGrad = Annotated[float, typer.Option("--clip-grad", help="Clip the gradient 
 Rules = Annotated[str, typer.Option(
     "--rules", help="Path sampling: gaia (one of GAIA's prescribed rules drawn at random each step, the paper's), gaia-cycle (the rules in turn, each followed by uniform), sandwich, uniform, or a comma list of rules (in turn).")]
 PathsPerStep = Annotated[int, typer.Option(
-    "--paths-per-step", help="Paths per step, their gradients summed (each at the full rate); with --rules sandwich: the largest, the smallest and the rest uniform (BigNAS: 4).")]
+    "--paths-per-step", help="Paths per step, their gradients averaged; with --rules sandwich: the largest, the smallest and the rest uniform (BigNAS: 4).")]

@@ -132,7 +132,7 @@ def test_finetuning_raises_ap_and_predict_writes_coco_results(shapes, supernet_f
     out = tmp_path / "model.h5"
     proc = run_gaia("finetune", "--weights", supernet_file, "--arch", "-", "--data", shapes / "train.json",
                     "--val", shapes / "val.json", "--schedule", "custom", "--epochs", "8", "--lr-steps", "6",
-                    "--lr-decay", "0.1", "--lr-per-image", "0.0025", "--batch-size", "4", "--warmup-iters", "20",
+                    "--lr-decay", "0.1", "--lr-per-image", "0.005", "--batch-size", "4", "--warmup-iters", "20",
                     "--workers", "0", "--recalibrate", "16", "--device", "cpu", "-o", out, "-q", input=MAX_ARCH)
     assert proc.returncode == 0, proc.stderr
     line = json.loads(proc.stdout)

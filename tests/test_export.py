@@ -178,3 +178,39 @@ def test_an_export_that_fails_in_onnx_runtime_fails_naming_the_image(files, toy,
     assert "the exported model fails on" in proc.stderr and "Reshape node" in proc.stderr
     assert "nothing written" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_onnx_graph_traced_on_an_example_without_proposals_runs_an_image_with_one(files, tmp_path):
+    """torchvision's BoxCoder.decode branches on the proposal count; traced on an example leaving none, the
+    graph failed on an image leaving one (found on ar50to101 by bench_export). The export's box coders have
+    no such branch."""
+    from gaia_cli.export.check import check_images, compare_image
+    from gaia_cli.export.model import plain_torchvision
+    from gaia_cli.export.write import export_onnx
+
+    model = plain_torchvision(load_detector(files / "model.h5")[0])
+    seen = {}
+    model.rpn.register_forward_hook(lambda mod, i, o: seen.__setitem__("n", o[0][0].shape[0]))
+    example = torch.rand(3, 128, 128, generator=torch.Generator().manual_seed(0))  # export_onnx's example
+    images = [im for _, im in check_images(None, 8, None, 128)]
+    chosen = None
+    with torch.no_grad():
+        for min_size in range(100, 129):  # boxes smaller than this are dropped: few proposals survive
+            model.rpn.min_size = min_size
+            model([example])
+            if seen["n"] == 0:
+                for image in images:
+                    model([image])
+                    if seen["n"] >= 1:
+                        chosen = image
+                        break
+            if chosen is not None:
+                break
+    assert chosen is not None, "no setting leaves the example without proposals and an image with some"
+    meta = {"classes": ["c"] * 6, "arch": SPACE.max_arch.as_dict(), "input_size": [128, 128], "dynamic": True}
+    export_onnx(model, tmp_path / "m.onnx", (128, 128), True, 17, meta)
+    got = open_exported(tmp_path / "m.onnx")([chosen])[0]
+    with torch.no_grad():
+        ref = model([chosen])[0]
+    report = compare_image(ref, got, model.roi_heads.score_thresh, model.roi_heads.detections_per_img)
+    assert report["unmatched"] == 0 and report["matched"] == len(ref["scores"])

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.models.detection._utils import BoxCoder
 
 from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.nn.exported import EXTRA_FILE, META_KEY, need_onnx
@@ -34,12 +35,35 @@ def check_opset(opset: int) -> None:
                        f"{MIN_OPSET}-{MAX_OPSET}")
 
 
+class TracingBoxCoder(BoxCoder):
+    """torchvision's box coder whose `decode` has no branch on the number of boxes.
+
+    `BoxCoder.decode` reshapes only `if box_sum > 0`; a tracer takes that branch once, on the example, and
+    bakes it in: traced on an example that leaves no proposal, the graph then fails on an image that leaves
+    one (ONNX Runtime: Reshape {1, 4C - 1} to {-1, 4} in the RoI post-processing). The same reshapes, written
+    with explicit sizes, hold for any count, zero included."""
+
+    def decode(self, rel_codes: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
+        concat_boxes = torch.cat(boxes, dim=0)
+        count = concat_boxes.shape[0]
+        pred = self.decode_single(rel_codes.reshape(count, rel_codes.shape[-1]), concat_boxes)
+        return pred.reshape(count, pred.shape[-1] // 4, 4)
+
+
+def traceable(model: nn.Module) -> nn.Module:
+    """`model` with box coders a tracer cannot specialise to the example's proposal count."""
+    for coder in (model.rpn.box_coder, model.roi_heads.box_coder):
+        coder.__class__ = TracingBoxCoder
+    return model
+
+
 def export_onnx(model: nn.Module, path: Path, size: tuple[int, int], dynamic: bool, opset: int,
                 meta: dict[str, Any]) -> None:
     """`model` as ONNX at `path`, traced on a [3, *size] example, with `meta` as metadata."""
     import warnings
 
     onnx, _ = need_onnx()
+    traceable(model)
     example = torch.rand(3, *size, generator=torch.Generator().manual_seed(0))
     axes = {"image": {1: "height", 2: "width"}, "boxes": {0: "detections"}, "labels": {0: "detections"},
             "scores": {0: "detections"}} if dynamic else {"boxes": {0: "detections"}, "labels": {0: "detections"},

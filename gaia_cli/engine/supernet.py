@@ -157,10 +157,6 @@ def run(r: TrainRequest) -> None:
     device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     space = read_space(r.space)
-    if space.size() == 1 and "paths_per_step" in applied and r.paths_per_step > 1:
-        # a space of one path (a standalone model): the recipe's sandwich would train it several times a step
-        r = dataclasses.replace(r, paths_per_step=1, distill=0.0 if "distill" in applied else r.distill)
-        applied.update(paths_per_step=1, **({"distill": 0.0} if "distill" in applied else {}))
     try:
         phases = resolve_phases(r, space)
     except BadInput as exc:

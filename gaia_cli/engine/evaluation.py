@@ -41,6 +41,22 @@ def recalibration_batches(coco, batch_size: int, seed: int):
         yield [dataset[i][0] for i in batch]
 
 
+def recalibration_count(role: str, given: int | None) -> int:
+    """How many images re-estimate BN: the number given, else 2000 for a supernet path and 0 for a model."""
+    return given if given is not None else (DEFAULT_RECALIBRATION if role == "supernet" else 0)
+
+
+def recalibrate_path(static, source, count: int, batch_size: int, seed: int) -> dict[str, Any]:
+    """BN statistics of `static` re-estimated on `count` images of dataset `source`; the report for the output
+    ({"images", "data"}), with a warning when the dataset has fewer images."""
+    from gaia_cli.nn.bn import recalibrate
+
+    used = recalibrate(static, recalibration_batches(source, batch_size, seed), count)
+    if used < count:
+        console.warn(f"recalibrated BN with {used} images ({source.source} has no more), not {count}")
+    return {"images": used, "data": source.source}
+
+
 def select_path(model, meta: dict[str, Any], arch_spec: str | None, source: str):
     """The static model to evaluate: the supernet's path `arch`, or the model itself."""
     from gaia_cli.nn.detector import extract
@@ -61,7 +77,6 @@ def run(r: EvalRequest) -> dict[str, Any]:
     from gaia_cli import devices
     from gaia_cli.data.coco import load_coco
     from gaia_cli.engine.evaluate import evaluate, label_map
-    from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.exported import load_any
 
     from gaia_cli.checks import check_options
@@ -76,14 +91,11 @@ def run(r: EvalRequest) -> dict[str, Any]:
     label_map(meta["classes"], coco)  # refuse mismatched categories before any work
     static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
     static.to(device)
-    count = r.recalibrate if r.recalibrate is not None else (DEFAULT_RECALIBRATION if meta["role"] == "supernet" else 0)
+    count = recalibration_count(meta["role"], r.recalibrate)
     recal: dict[str, Any] = {"images": 0}
     if count:
         source = coco if r.recalibrate_data is None else load_coco(r.recalibrate_data)
-        used = recalibrate(static, recalibration_batches(source, r.batch_size, r.seed), count)
-        recal = {"images": used, "data": source.source}
-        if used < count:
-            console.warn(f"recalibrated BN with {used} images ({source.source} has no more), not {count}")
+        recal = recalibrate_path(static, source, count, r.batch_size, r.seed)
     metrics = evaluate(static, meta["classes"], coco, device, r.batch_size)
     console.info(f"{coco.source}: AP {metrics['AP']:.2f} AP50 {metrics['AP50']:.2f} on {len(coco.images)} images")
     out = {"arch": arch.as_dict(), "weights": meta["ref"].as_dict(), "data": coco.ref.as_dict(),

@@ -44,8 +44,9 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-OPTION_NAMES = {"paths_per_step": "--paths-per-step", "distill": "--distill", "lr_per_image": "--lr-per-image", "head_loss_weight": "--head-loss-weight",
-                "iou_balanced": "--iou-balanced", "rules": "--rules", "epochs": "--epochs", "schedule": "--abps", "abps": "--abps"}
+OPTION_NAMES = {"lr_per_image": "--lr-per-image", "head_loss_weight": "--head-loss-weight",
+                "iou_balanced": "--iou-balanced", "rules": "--rules", "paths_per_step": "--paths-per-step",
+                "distill": "--distill", "epochs": "--epochs", "schedule": "--abps", "abps": "--abps"}
 
 
 AUTO = "auto"  # train-supernet's default --recipe: scratch without --init, pretrained with it

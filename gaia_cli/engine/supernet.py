@@ -26,7 +26,7 @@ class TrainRequest:
     paths_per_step: int | None = None  # None: the recipe's (1 in every recipe today)
     distill: float | None = None  # None: the recipe's (0: off)
     batch_size: int = 2
-    lr_per_image: float | None = None  # None: the recipe's (0.00125; scratch 0.0025)
+    lr_per_image: float | None = None  # None: the recipe's (scratch 0.005; pretrained and gaia 0.00125)
     warmup_iters: int = 1000
     weight_decay: float = 1e-4
     clip_grad: float = 10.0

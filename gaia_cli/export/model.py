@@ -40,8 +40,7 @@ def deploy_model(weights: str, arch: str | None, recalibrate: int | None, recali
     A supernet needs `arch`, and its path's BN statistics are re-estimated on `recalibrate` images of
     `recalibrate_data` (default 2000, as `gaia eval`), without which a path's accuracy means nothing."""
     from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.evaluation import DEFAULT_RECALIBRATION, recalibration_batches, select_path
-    from gaia_cli.nn.bn import recalibrate as recalibrate_bn
+    from gaia_cli.engine.evaluation import recalibrate_path, recalibration_count, select_path
     from gaia_cli.nn.io import load_detector
 
     model, meta = load_detector(weights)
@@ -52,15 +51,13 @@ def deploy_model(weights: str, arch: str | None, recalibrate: int | None, recali
         raise BadInput("a supernet path's BN statistics must be re-estimated before it is deployed: give "
                        "--recalibrate-data (training images)", source)
     static, chosen = select_path(model, meta, arch, source)
-    count = recalibrate if recalibrate is not None else (DEFAULT_RECALIBRATION if meta["role"] == "supernet" else 0)
+    count = recalibration_count(meta["role"], recalibrate)
     if count and recalibrate_data is None:
         raise BadInput("--recalibrate needs --recalibrate-data (the images to re-estimate BN statistics on)")
     recal: dict[str, Any] = {"images": 0}
     if count:
-        coco = load_coco(recalibrate_data)
-        used = recalibrate_bn(static, recalibration_batches(coco, batch_size, seed), count)
-        recal = {"images": used, "data": coco.source}
-        console.info(f"recalibrated the path's BN statistics on {used} images of {coco.source}")
+        recal = recalibrate_path(static, load_coco(recalibrate_data), count, batch_size, seed)
+        console.info(f"recalibrated the path's BN statistics on {recal['images']} images of {recal['data']}")
     detector = meta.get("detector") or meta["space"].detector
     return plain_torchvision(static.cpu()), {"classes": meta["classes"], "arch": chosen, "detector": detector,
                                              "ref": meta["ref"], "recalibration": recal}

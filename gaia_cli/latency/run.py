@@ -61,6 +61,16 @@ def read_archs(specs: list[str]):
     return archs
 
 
+def load_model(spec: str):
+    """(model, meta) of `--model`: a static model, not a supernet."""
+    from gaia_cli.nn.io import load_detector
+
+    model, meta = load_detector(spec)
+    if meta["role"] != "model":
+        raise BadInput("--model takes a static model; for a supernet path, give its arch", spec)
+    return model, meta
+
+
 def measure_export(r: BenchRequest, device) -> dict[str, Any]:
     """An exported file's latency, beside the PyTorch model it came from (`--model`) when given."""
     from gaia_cli.artifacts import json_artifact
@@ -72,11 +82,7 @@ def measure_export(r: BenchRequest, device) -> dict[str, Any]:
         raise BadInput("is not an exported model (gaia export writes ONNX or TorchScript)", r.exported)
     model = None
     if r.model:
-        from gaia_cli.nn.io import load_detector
-
-        model, meta = load_detector(r.model)
-        if meta["role"] != "model":
-            raise BadInput("--model takes a static model; for a supernet path, give its arch", r.model)
+        model, meta = load_model(r.model)
         if meta["arch"].as_dict() != exported.meta["arch"]:
             raise BadInput(f"is the path {meta['arch']}, the export holds another ({exported.meta['arch']})", r.model)
     size = tuple(exported.meta["input_size"])
@@ -160,11 +166,7 @@ def run(r: BenchRequest) -> dict[str, Any]:
     results = []
     models = []
     if r.model:
-        from gaia_cli.nn.io import load_detector
-
-        net, meta = load_detector(r.model)
-        if meta["role"] != "model":
-            raise BadInput("--model takes a static model; for a supernet path, give its arch", r.model)
+        net, meta = load_model(r.model)
         models.append((meta["arch"], net))
     models += [(a, build_static(a, r.classes, space.detector)) for a in archs]
     if not models:

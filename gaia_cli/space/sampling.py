@@ -9,8 +9,9 @@ prescribed rules", so each step draws one of those nine rules at random (uniform
 `gaia-cycle` is the earlier form: the rules in turn, each followed by a uniform sample (half the paths
 uniform). `sandwich` is BigNAS's and once-for-all's rule: with K paths a step (`next_step(K)`, K >= 2) each
 step trains the largest, the smallest and K - 2 uniform paths, the largest first (the teacher of in-place
-distillation); with one path a step it takes max, min and uniform in turn. In a space without anchors (a space written by hand, a single path) both leave the anchor rule
-out; `anchor` asked for by name is refused.
+distillation); with one path a step it takes max, min and uniform in turn. In a space without anchors (a
+space written by hand, a single path) `gaia` and `gaia-cycle` leave the anchor rule out; `anchor` asked for
+by name is refused.
 
 A `PathSampler`'s state (its position and its numpy generator) is plain JSON, so a resumed run samples
 exactly the paths an uninterrupted one would.

@@ -216,6 +216,47 @@ def test_flops_score_all_removes_the_overall_worst_from_every_bucket_then_per_bu
     assert p.settings["strategy"] == "flops-score-all"
 
 
+class OffsetScorer(TableScorer):
+    """The table's scores with a whole bucket shifted, as a filter's bucket embedding may shift it."""
+
+    def score(self, archs, buckets=None):
+        buckets = self.bucket(archs) if buckets is None else buckets
+        return super().score(archs) + 100.0 * np.asarray(buckets)
+
+
+def test_flops_score_all_compares_scores_only_within_their_buckets():
+    # a filter's scores rank paths only within a bucket: shifting a bucket must not change what is pruned
+    space = preset("tiny")
+    table = {("width", 4, 32): -10.0, ("width", 1, 8): -1.0, ("depth", 2, 1): -3.0}
+    plain = prune(TableScorer(space, table), space, "flops-score-all", op_ratio_all=0.05, op_ratio_bucket=0.1,
+                  path_ratio=0.0, samples=60)
+    shifted = prune(OffsetScorer(space, table), space, "flops-score-all", op_ratio_all=0.05,
+                    op_ratio_bucket=0.1, path_ratio=0.0, samples=60)
+    assert [_removed(plain, b) for b in range(3)] == [_removed(shifted, b) for b in range(3)]
+    assert all(("width", 4, 32) in _removed(shifted, b) for b in range(3))
+
+
+def test_search_by_a_pathfilter_compares_scores_only_within_their_buckets(tmp_path, monkeypatch):
+    from gaia_cli.search.evolution import Settings
+    from gaia_cli.search.run import SearchRequest, run
+
+    space = preset("tiny")
+    filt = _random_filter(space, tmp_path / "filter.h5")
+    edges = bucket_edges(space, 3, 7)
+    request = SearchRequest(space="tiny", flops=edges[2] + 0.5 * (edges[3] - edges[2]), classes=7,
+                            pathfilter=str(filt), settings=Settings(population=20, generations=5))
+    plain = run(request)
+    original = Scorer.score_tokens
+
+    def shifted(self, tokens, buckets, batch=4096):  # the same filter with its last bucket far above the rest
+        return original(self, tokens, buckets, batch) + 100.0 * (np.asarray(buckets) == 2)
+
+    monkeypatch.setattr(Scorer, "score_tokens", shifted)
+    moved = run(request)
+    assert {k: moved[k] for k in ("depth", "width", "scale")} == {k: plain[k] for k in ("depth", "width", "scale")}
+    assert moved["objective"]["score"] == pytest.approx(plain["objective"]["score"], abs=1e-4)
+
+
 def test_flops_prunes_the_same_number_at_random():
     space = preset("tiny")
     scorer = TableScorer(space, {("width", 2, 16): -10.0})

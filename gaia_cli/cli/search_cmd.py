@@ -32,7 +32,7 @@ def search(
     data: Annotated[Optional[str], typer.Option("--data", help="Validation set for --weights.")] = None,
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Images to recalibrate each path's BN with (--weights).")] = 200,
     recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images for --recalibrate (default: --data's).")] = None,
-    pathfilter: Annotated[Optional[str], typer.Option("--pathfilter", help="Score paths by this path filter (from fit-pathfilter; DetOFA 3.3), named 'pathfilter' in the output.")] = None,
+    pathfilter: Annotated[Optional[str], typer.Option("--pathfilter", help="Score paths by this path filter (from fit-pathfilter; DetOFA 3.3), named 'pathfilter' in the output: its score standardised within the path's FLOPs bucket, so paths of different buckets compare.")] = None,
     compute_device: Annotated[str, typer.Option("--compute-device", help="Where --weights paths are evaluated (auto, cpu, cuda).")] = "auto",
     classes: Annotated[int, typer.Option("--classes", help="Classes, background included, for FLOPs (a supernet gives its own).")] = 81,
     pareto: Annotated[Optional[str], typer.Option("--pareto", help="One arch per latency budget, e.g. 16,20,25,30,40,53 (a gaia/arch-set).")] = None,

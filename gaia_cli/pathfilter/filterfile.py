@@ -22,6 +22,7 @@ from gaia_cli.pathfilter.tokens import Tokenizer
 from gaia_cli.space.arch import Arch, SearchSpace
 
 KIND = "gaia/pathfilter"
+STATS_PER_BUCKET = 512  # paths per bucket whose scores standardise that bucket's (Scorer.bucket_stats)
 
 
 @dataclasses.dataclass
@@ -69,6 +70,29 @@ class Scorer:
             return np.zeros(0, dtype=np.float32)
         tokens = self.tokenizer.encode_arrays(rows[:, :4], rows[:, 4:9], rows[:, 9])
         return self.score_tokens(tokens, np.asarray(buckets, dtype=np.int64))
+
+    def bucket_stats(self, per_bucket: int = STATS_PER_BUCKET) -> np.ndarray:
+        """[buckets, 2]: mean and standard deviation of the scores of up to `per_bucket` paths drawn uniformly
+        within each bucket (seed 0, so the same filter always gives the same figures; computed once)."""
+        if getattr(self, "_stats", None) is None:
+            from gaia_cli.pathfilter.buckets import sample_per_bucket
+
+            pools = sample_per_bucket(self.space, self.edges, self.classes, per_bucket, np.random.default_rng(0))
+            stats = np.zeros((self.buckets, 2))
+            for b, pool in enumerate(pools):
+                s = self.score(pool, np.full(len(pool), b, dtype=np.int64)) if pool else np.zeros(0)
+                sd = float(s.std()) if len(s) > 1 else 0.0
+                stats[b] = (float(s.mean()) if len(s) else 0.0, sd if sd > 0 else 1.0)
+            self._stats = stats
+        return self._stats
+
+    def standardize(self, archs: Sequence[Arch], scores: np.ndarray, buckets: np.ndarray | None = None) -> np.ndarray:
+        """Scores made comparable across buckets: each standardised by its own bucket's mean and standard
+        deviation (`bucket_stats`). The filter's loss ranks paths only within a bucket (DetOFA 3.1.2), and its
+        bucket embedding may shift a whole bucket's scores, so raw scores of two buckets say nothing."""
+        buckets = self.bucket(archs) if buckets is None else np.asarray(buckets, dtype=np.int64)
+        stats = self.bucket_stats()
+        return (np.asarray(scores, dtype=np.float64) - stats[buckets, 0]) / stats[buckets, 1]
 
     def check_space(self, space: SearchSpace, source: str) -> None:
         if not same_space(space, self.space):

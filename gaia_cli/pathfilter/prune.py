@@ -2,8 +2,9 @@
 
 An operation is one depth choice of one stage or one width choice of the stem or a stage. Its score in a
 FLOPs bucket: `samples` paths are drawn uniformly from the space, the operation is put into each (that
-coordinate set to its value), and the scores of those modified paths that fall in the bucket are averaged
-(its score over all buckets averages them all). Operations are pruned per bucket, by one of three strategies:
+coordinate set to its value), and the scores of those modified paths that fall in the bucket are averaged.
+Its score over all buckets averages them all, each standardised within its bucket first (a filter's scores
+rank paths only within a bucket). Operations are pruned per bucket, by one of three strategies:
 
 - `flops`: in each bucket, `op_ratio` of the operations that occur there, drawn uniformly at random;
 - `flops-score-bucket`: in each bucket, its worst-scoring `op_ratio`;
@@ -50,7 +51,9 @@ def with_op(arch: Arch, op: Op) -> Arch:
 def operation_scores(scorer, space: SearchSpace, samples: int, rng: np.random.Generator,
                      allowed=None) -> tuple[np.ndarray, np.ndarray]:
     """([buckets, ops] mean score of the op's modified paths in each bucket (nan: none fell there),
-    [ops] mean over all of them). `allowed(arch)` restricts the paths drawn (to what pruning left)."""
+    [ops] mean over all of them of their scores standardised within their bucket: a filter's scores rank paths
+    only within a bucket, and its bucket embedding may shift a whole bucket, so raw scores are not averaged
+    across buckets). `allowed(arch)` restricts the paths drawn (to what pruning left)."""
     from gaia_cli.space.sampling import sample
 
     ops = operations(space)
@@ -66,12 +69,16 @@ def operation_scores(scorer, space: SearchSpace, samples: int, rng: np.random.Ge
     scores = scorer.score(archs, buckets).reshape(len(ops), samples)
     buckets = buckets.reshape(len(ops), samples)
     per = np.full((scorer.buckets, len(ops)), np.nan)
+    z = np.zeros_like(scores, dtype=np.float64)
     for b in range(scorer.buckets):
         m = buckets == b
         counts = m.sum(axis=1)
         sums = np.where(m, scores, 0).sum(axis=1)
         per[b] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return per, scores.mean(axis=1)
+        if m.any():  # standardised within the bucket: scores rank paths only within their bucket
+            sd = float(scores[m].std())
+            z[m] = (scores[m] - scores[m].mean()) / (sd if sd > 0 else 1.0)
+    return per, z.mean(axis=1)
 
 
 class _Removal:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import numpy as np
+
 from gaia_cli import console
 from gaia_cli.errors import BadInput
 from gaia_cli.search.evolution import Budget, Evolution, Settings
@@ -93,8 +95,13 @@ def run(r: SearchRequest) -> dict[str, Any]:
     if scorer is not None:
         name, classes = "pathfilter", r.classes
         # the pruned space's own filter: the scores its thresholds needed are not computed again
-        batch = pruned.objective(scorer.score) if shared else scorer.score
-        objective = lambda arch: float(scorer.score([arch])[0])  # noqa: E731
+        raw = pruned.objective(scorer.score) if shared else scorer.score
+
+        # a score ranks paths only within its bucket: compared across buckets as standardised per bucket
+        def batch(archs, raw=raw, scorer=scorer):
+            return scorer.standardize(archs, np.asarray(raw(archs))).tolist()
+
+        objective = lambda arch: float(batch([arch])[0])  # noqa: E731
     elif r.weights:
         name, objective, classes = supernet_objective(r, space)
     else:

@@ -22,7 +22,7 @@ from gaia_cli.nn.detector import Supernet
 from gaia_cli.nn.io import save_detector
 from gaia_cli.selection.features import box_features, represent
 from gaia_cli.selection.search import Chunk, Targets, best_per_category, brute_force, top_k
-from gaia_cli.selection.strategies import Candidate, choose
+from gaia_cli.selection.strategies import Candidate, candidates, choose
 from gaia_cli.space.arch import preset
 
 from conftest import assert_bad_input, gaia_here
@@ -378,3 +378,64 @@ def test_ignore_regions_make_no_vector():
     both = image_vectors(model, [image], [{"boxes": boxes, "labels": torch.tensor([2, -1])}])
     assert both[0][0].tolist() == [2]
     assert torch.allclose(both[0][1], alone[0][1])
+
+
+def test_extra_data_maps_boxes_through_the_label_space_the_selection_used(tmp_path):
+    # upstream 'circle' was merged under the unified name 'ball': by name its boxes would be trained as
+    # background for a target that calls it 'ball'; through the label space they keep their class
+    from gaia_cli.artifacts import json_artifact, sha256_file
+    from gaia_cli.data.toy import make_toy_dataset
+    from gaia_cli.selection.extra import extra_datasets
+
+    make_toy_dataset(tmp_path / "up", 4, 64, 1, 1, classes="circle,square")
+    coco = json.loads((tmp_path / "up/train.json").read_text())
+    circles = sum(a["category_id"] == 1 for a in coco["annotations"])
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(json_artifact("gaia/labels", {
+        "categories": [{"id": 1, "name": "ball"}, {"id": 2, "name": "square"}],
+        "datasets": [{"name": "up", "categories": [{"id": 1, "name": "circle", "unified_id": 1},
+                                                   {"id": 2, "name": "square", "unified_id": 2}]}]})))
+    selection = {"datasets": [{"name": "up", "path": str(tmp_path / "up/train.json"), "images": None}],
+                 "images": [{"dataset": "up", "image_id": im["id"]} for im in coco["images"]],
+                 "label_space": {"path": str(labels), "sha256": sha256_file(labels)}}
+    sel = tmp_path / "sel.json"
+    sel.write_text(json.dumps(json_artifact("gaia/selection", selection)))
+    target = [{"id": 7, "name": "ball"}]
+    parts, report = extra_datasets(str(sel), target)
+    assert report[0]["boxes"] == circles > 0 and report[0]["categories"] == ["circle"]
+    assert all(int(lab) == 1 for i in range(len(parts[0])) for lab in parts[0][i][1]["labels"])
+    # a label space changed since the selection is refused; without one, names decide (nothing is a ball)
+    labels.write_text(labels.read_text().replace("ball", "sphere"))
+    with pytest.raises(BadInput, match="has changed since"):
+        extra_datasets(str(sel), target)
+    sel.write_text(json.dumps(json_artifact("gaia/selection", {**selection, "label_space": None})))
+    with pytest.raises(BadInput, match="no category"):
+        extra_datasets(str(sel), target)
+
+
+def test_the_upstream_order_changes_no_vector(world, tmp_path):
+    # a path's BN is re-estimated on every upstream dataset in turn, by name: the same model and caches
+    # whichever order --upstream names them in
+    def digest(order):
+        args = ["select-data", "--weights", world / "supernet.h5", "--arch", world / "arch.json",
+                *[a for name in order for a in ("--upstream", f"{name}={world / name / 'train.json'}")],
+                "--features", tmp_path / "-".join(order), "--recalibrate", 4, "--batch-size", 2, "--features-only",
+                "--workers", 0, "--device", "cpu", "-q"]
+        proc = gaia_here(*args)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)["model"]["digest"]
+
+    assert digest(["dim", "comic"]) == digest(["comic", "dim"])
+
+
+def test_top_k_under_a_budget_leaves_no_target_image_with_nothing():
+    # target a's two neighbours are closer than target b's best: a budget of 2 must still take b's best
+    t = unit([1, 0, 0], [0, 1, 0])
+    tc = torch.tensor([1, 1])
+    up = unit([1, 0.01, 0], [1, 0.02, 0], [0.3, 1, 0])
+    uc = torch.tensor([1, 1, 1])
+    found = candidates("top-k", Targets(t, tc), chunks_of(up, uc, 3), 2, 2)
+    for c in found:
+        c.image = (0, c.row)
+    chosen = choose(found, [1], budget=2, min_per_category=0)
+    assert sorted(c.target for c in chosen) == [0, 1] and sorted(c.row for c in chosen) == [0, 2]

@@ -77,6 +77,17 @@ class LabelSpace:
                            + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""), origin)
         return mapping
 
+    def unified_ids(self, categories: list[dict[str, Any]], dataset: str | None) -> dict[int, int]:
+        """Category id -> unified id for a dataset's `categories`: as unify-labels mapped them when the space
+        names `dataset`, else by name (case, punctuation and plurals aside); categories it has not are left
+        out. What select-data and finetune --extra-data both use, so that they agree."""
+        from gaia_cli.labels.names import clean
+
+        if dataset is not None and any(d["name"] == dataset for d in self.datasets):
+            return self.map_for(categories, dataset)
+        by_name = {clean(c["name"]): c["id"] for c in self.categories}
+        return {c["id"]: by_name[clean(c["name"])] for c in categories if clean(c["name"]) in by_name}
+
     def to_payload(self) -> dict[str, Any]:
         return {**self.extra, "categories": self.categories, "datasets": self.datasets}
 

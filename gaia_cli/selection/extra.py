@@ -7,8 +7,10 @@ Layout (JSON, schema 1), beside the header keys:
     "images": [{"dataset": "coco", "image_id": 42, "score": 0.87}, ...]
         the chosen images; `score` is the selection's own measure (optional)
 
-`extra_datasets` serves the chosen images with their boxes mapped into the target's categories by name
-(case, punctuation and plurals aside); boxes of categories the target does not have are left out.
+`extra_datasets` serves the chosen images with their boxes mapped into the target's categories: through the
+label space select-data used (its `label_space`, checked by sha256), as select-data matched them, so that a
+category unify-labels merged under another name keeps its boxes; without one, by name (case, punctuation and
+plurals aside). Boxes of categories the target does not have are left out.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ def extra_datasets(spec: str, target_categories: list[dict[str, Any]], transform
     entries, chosen = art.data.get("datasets"), art.data.get("images")
     if not isinstance(entries, list) or not isinstance(chosen, list) or not chosen:
         raise BadInput("a selection needs 'datasets' and a non-empty 'images' list", name)
-    label_of_key = {}
+    labels = _label_space(art.data.get("label_space"), name)
+    label_of_key: dict[str, int] = {}
+    label_of_unified: dict[int, int] = {}
+    if labels is not None:
+        for cid, unified in labels.unified_ids(target_categories, None).items():
+            label_of_unified.setdefault(unified, 1 + [c["id"] for c in target_categories].index(cid))
     for label, cat in enumerate(target_categories, start=1):
         for k in keys(cat["name"]):
             label_of_key.setdefault(k, label)
@@ -50,8 +57,12 @@ def extra_datasets(spec: str, target_categories: list[dict[str, Any]], transform
         if not ids:
             continue
         upstream = load_coco(entry["path"], entry.get("images"))
-        mapping = {c["id"]: next((label_of_key[k] for k in keys(c["name"]) if k in label_of_key), None)
-                   for c in upstream.categories}
+        if labels is not None:
+            unified = labels.unified_ids(upstream.categories, entry.get("name"))
+            mapping = {cid: label_of_unified.get(u) for cid, u in unified.items()}
+        else:
+            mapping = {c["id"]: next((label_of_key[k] for k in keys(c["name"]) if k in label_of_key), None)
+                       for c in upstream.categories}
         mapping = {cid: label for cid, label in mapping.items() if label is not None}
         images = [im for im in upstream.images if im["id"] in ids]
         missing = ids - {im["id"] for im in images}
@@ -68,3 +79,22 @@ def extra_datasets(spec: str, target_categories: list[dict[str, Any]], transform
     if wanted:
         raise BadInput(f"images are selected from datasets it does not list: {', '.join(map(str, wanted))}", name)
     return parts, report
+
+
+def _label_space(record: Any, name: str):
+    """The label space a selection was made in (None when it was made without one), refused when its file is
+    gone or has changed since."""
+    if not record:
+        return None
+    from gaia_cli.artifacts import read_input
+    from gaia_cli.labels.space import read_labels
+
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+        raise BadInput("its 'label_space' needs a 'path' and a 'sha256'", name)
+    try:
+        sha = read_input(record["path"]).ref.sha256
+    except BadInput:
+        raise BadInput(f"the label space it was selected in, {record['path']}, cannot be read", name) from None
+    if record.get("sha256") and sha != record["sha256"]:
+        raise BadInput(f"the label space it was selected in, {record['path']}, has changed since", name)
+    return read_labels(record["path"])

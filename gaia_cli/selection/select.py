@@ -40,7 +40,7 @@ class SelectRequest:
     strategy: str = "most-similar"
     k: int = 5
     budget: int | None = None
-    min_per_category: int = 2
+    min_per_category: int = 0
     features: Path | None = None
     features_only: bool = False
     recalibrate: int = 200
@@ -90,19 +90,9 @@ def load_dataset(path: str, role: str):
 def shared_ids(sources_cats: list[list[dict]], names: list[str], labels) -> list[dict[int, int]]:
     """Per dataset, category id -> the id its features are stored under: the unified id with a label
     space (a dataset the space names is mapped as unify-labels mapped it; others by name), else its own."""
-    from gaia_cli.labels.names import clean
-
     if labels is None:
         return [{c["id"]: c["id"] for c in cats} for cats in sources_cats]
-    known = {d["name"] for d in labels.datasets}
-    by_name = {clean(c["name"]): c["id"] for c in labels.categories}
-    out = []
-    for cats, name in zip(sources_cats, names):
-        if name in known:
-            out.append(labels.map_for(cats, name))
-        else:
-            out.append({c["id"]: by_name[clean(c["name"])] for c in cats if clean(c["name"]) in by_name})
-    return out
+    return [labels.unified_ids(cats, name if name != TARGET else None) for cats, name in zip(sources_cats, names)]
 
 
 def target_space(target: Source, upstream: list[Source], labels) -> tuple[list[dict[str, Any]], list[dict[int, int]]]:
@@ -131,8 +121,9 @@ def target_space(target: Source, upstream: list[Source], labels) -> tuple[list[d
     return cats, maps
 
 
-def load_model(r: SelectRequest, device: torch.device, recalibration_data):
-    """The static model that computes fc7, its identity, and the path it is (None for a static model)."""
+def load_model(r: SelectRequest, device: torch.device, recalibration_data: list):
+    """The static model that computes fc7, its identity, and the path it is (None for a static model).
+    `recalibration_data`: (name, dataset) of every upstream dataset, whose images re-estimate a path's BN."""
     from gaia_cli.engine.evaluation import recalibration_batches, select_path
     from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.io import load_detector
@@ -141,15 +132,29 @@ def load_model(r: SelectRequest, device: torch.device, recalibration_data):
     static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
     static.to(device).eval()
     if meta["role"] == "supernet" and r.recalibrate:
-        # in one fixed order: the model (and so its caches) is the same whatever --seed the random strategy draws with
-        used = recalibrate(static, recalibration_batches(recalibration_data, r.batch_size, 0), r.recalibrate)
-        console.info(f"recalibrated the path's BN statistics on {used} images of {recalibration_data.source}")
+        # in one fixed order: the model (and so its caches) is the same whatever --seed the random strategy draws
+        # with, and whatever order --upstream names the datasets in (their batches in turn, by dataset name)
+        used = recalibrate(static, _in_turn([recalibration_batches(c, r.batch_size, 0) for _, c in
+                                             sorted(recalibration_data, key=lambda nc: nc[0])]), r.recalibrate)
+        console.info(f"recalibrated the path's BN statistics on {used} images of "
+                     + ", ".join(sorted(n for n, _ in recalibration_data)) + " (their batches in turn)")
     static.eval()
     dim = static.roi_heads.box_head.fc7.out_features
     identity = {"digest": model_digest(static), "weights": str(meta["ref"].path), "dim": dim,
                 "arch": arch.as_dict() if meta["role"] == "supernet" else None,
                 "recalibrate": r.recalibrate if meta["role"] == "supernet" else 0}
     return static, identity, meta["ref"]
+
+
+def _in_turn(streams: list) -> Iterator:
+    """One item of each stream in turn, until all are spent."""
+    streams = [iter(s) for s in streams]
+    while streams:
+        for stream in list(streams):
+            try:
+                yield next(stream)
+            except StopIteration:
+                streams.remove(stream)
 
 
 def compute_blocks(model, source: Source, device: torch.device, batch_size: int, workers: int):
@@ -277,7 +282,7 @@ def run(r: SelectRequest) -> dict[str, Any] | None:
         if rank == 0:
             folder.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(r.seed)
-        model, identity, ref = load_model(r, device, upstream[0].coco)
+        model, identity, ref = load_model(r, device, [(u.name, u.coco) for u in upstream])
         label_space = ({"path": str(labels.source), "sha256": read_labels_sha(r.labels)} if labels else None)
         reports = features(r, sources, model, identity, ref, folder, label_space, device)
         if world > 1:  # every rank's last collective is done before any rank destroys the group

@@ -1,6 +1,7 @@
 """GAIA's data selection strategies over the search's best lists, with a budget and a per-category minimum.
 
-- top-k: for each target image and category (each target vector), its k most similar upstream images.
+- top-k: for each target image and category (each target vector), its k most similar upstream images; under
+  a budget, every target vector's best comes before any one's second best, so none is left with nothing.
 - most-similar: over all P x Q pairs of a category, the upstream images with the highest similarity to any
   target image of that category, up to the budget.
 - random: as many images, uniform among the upstream images of the target's categories (the paper's
@@ -46,9 +47,11 @@ def candidates(strategy: str, targets: Targets, chunks: Callable[[], Iterable[Ch
         out = []
         for q in range(targets.count):
             c = int(targets.categories[q])
-            for score, row in zip(found.scores[q].tolist(), found.rows[q].tolist()):
-                if row >= 0:
-                    out.append(Candidate(row, c, score, score, q))
+            for j, (score, row) in enumerate(zip(found.scores[q].tolist(), found.rows[q].tolist())):
+                if row >= 0:  # ranked by place in its target's list first: a budget takes every target's
+                    # best before any target's second (a similarity is within [-1, 1], so 0.25 x it never
+                    # crosses a place)
+                    out.append(Candidate(row, c, -j + 0.25 * score, score, q))
         return out
     rank = None
     if strategy == "random":

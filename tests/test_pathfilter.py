@@ -395,18 +395,46 @@ def test_fit_pathfilter_measures_a_supernets_paths_in_shards_resumes_and_fits_fr
     assert json.loads(gaia_here("inspect", out).stdout)["summary"]["measured"] == 5
 
 
-def test_train_supernet_on_a_pruned_space_redraws_what_it_does_not_allow(tmp_path, toy):
-    space = preset("tiny")
-    filt = _random_filter(space, tmp_path / "f.h5")
+def test_detofa_algorithm_1_runs_end_to_end(tmp_path, toy):
+    """DetOFA Algorithm 1 as the README's chain: a pre-trained supernet; the full net fine-tuned (line 2); the
+    supernet warmed up (3); paths measured and the filter fitted (4-5); the space pruned (6-7); the warmed-up
+    supernet trained on on the pruned space, paths drawn uniformly and redrawn below their bucket's threshold
+    (8-17); the filter re-fitted and the pruned space searched by it (3.3)."""
+    train, val = toy / "train.json", toy / "val.json"
+    common = ["--data", train, "--batch-size", "8", "--workers", "0", "--log-every", "1", "--device", "cpu"]
+
+    def step(*args):
+        proc = gaia_here(*args)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    step("train-supernet", *common, "--space", "tiny", "--epochs", "1", "-o", tmp_path / "pre.h5")
+    full = step("train-supernet", *common, "--space", "tiny", "--init", tmp_path / "pre.h5", "--rules", "max",
+                "--epochs", "1", "-o", tmp_path / "full.h5")
+    assert "--init: the whole supernet" in full.stderr
+    step("train-supernet", *common, "--space", "tiny", "--init", tmp_path / "full.h5", "--rules", "uniform",
+         "--epochs", "1", "-o", tmp_path / "warm.h5")
+    measure = ["--data", val, "--recalibrate-data", train, "--recalibrate", "4", "--buckets", "2",
+               "--paths-per-bucket", "5", "--epochs", "2", "--device", "cpu"]
+    step("fit-pathfilter", "--weights", tmp_path / "warm.h5", *measure, "-o", tmp_path / "f.h5")
     pruned = tmp_path / "pruned.json"
-    assert gaia_here("prune", "--space", "tiny", "--pathfilter", filt, "--strategy", "flops-score-bucket",
-                     "--op-ratio", "0.2", "--path-ratio", "0.5", "--samples", "30", "-o", pruned).returncode == 0
-    proc = gaia_here("train-supernet", "--data", toy / "train.json", "--space", pruned, "--epochs", "1",
-                     "--batch-size", "4", "--workers", "0", "--log-every", "3", "--device", "cpu",
-                     "-o", tmp_path / "s.h5")
-    assert proc.returncode == 0, proc.stderr
+    step("prune", "--space", "tiny", "--pathfilter", tmp_path / "f.h5", "--strategy", "flops-score-bucket",
+         "--op-ratio", "0.2", "--path-ratio", "0.5", "--samples", "30", "-o", pruned)
+    # the warmed-up supernet goes on over the pruned space (its pruning changes no weight)
+    proc = step("train-supernet", *common, "--space", pruned, "--init", tmp_path / "warm.h5", "--epochs", "1",
+                "-o", tmp_path / "final.h5")
+    assert "drawn uniformly from what it allows" in proc.stderr
     counts = [ln for ln in proc.stderr.splitlines() if ln.startswith("pruned space:")]
     assert counts and "paths drawn" in counts[-1] and "for a score below threshold" in counts[-1]
+    # before the search the filter is re-trained (DetOFA 3.3) from the first one, on the final supernet
+    step("fit-pathfilter", "--weights", tmp_path / "final.h5", *measure, "--init", tmp_path / "f.h5",
+         "-o", tmp_path / "f2.h5")
+    edges = bucket_edges(preset("tiny"), 2, 7)
+    arch = json.loads(step("search", "--space", pruned, "--pathfilter", tmp_path / "f2.h5", "--classes", "7",
+                           "--flops", str(edges[2]), "--population", "10", "--generations", "3").stdout)
+    assert arch["objective"]["name"] == "pathfilter"
+    acceptance = Acceptance(SearchSpace.from_payload(json.loads(pruned.read_text()), "pruned"))
+    assert acceptance.verdict(Arch.from_dict(arch))[0] is None  # an arch the pruned space allows
 
 
 def test_bad_inputs_are_one_line_and_exit_2(tmp_path):

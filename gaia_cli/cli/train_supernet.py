@@ -40,7 +40,7 @@ def train_supernet(
     phases: Annotated[Optional[str], typer.Option("--phases", help="Phases SPACE:EPOCHS[:STEPS], ';'-separated; each shrink adds a warm-up epoch.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases; default 12).", show_default=False)] = None,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
-    rules: Annotated[Optional[str], typer.Option("--rules", help=Rules.__metadata__[0].help + " Default: the recipe's (gaia).", show_default=False)] = None,
+    rules: Annotated[Optional[str], typer.Option("--rules", help=Rules.__metadata__[0].help + " Default: the recipe's (gaia); on a pruned --space, uniform over what it allows (DetOFA Algorithm 1).", show_default=False)] = None,
     paths_per_step: Annotated[Optional[int], typer.Option("--paths-per-step", help=PathsPerStep.__metadata__[0].help + " Default: the recipe's.", show_default=False)] = None,
     distill: Annotated[Optional[float], typer.Option("--distill", help="In-place distillation's weight (0: off): each step's first path (the largest) teaches the others through RPN objectness, RoI class and box soft targets on its proposals. Needs --rules sandwich and --paths-per-step 2 or more. Default: the recipe's.", show_default=False)] = None,
     batch_size: BatchSize = 2,
@@ -54,7 +54,7 @@ def train_supernet(
         "Option values in one switch (an option given wins): auto (the default) = scratch without --init, pretrained "
         "with it (the log says which); scratch (a random start) = " + _recipe("scratch") + "; pretrained (a "
         "pre-trained start, GAIA's rate) = " + _recipe("pretrained") + "; gaia (GAIA 4.2.2) = " + _recipe("gaia") + "."))] = "auto",
-    init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights: a gaia/weights backbone or a torchvision ResNet .pth (the backbone), or a gaia/weights supernet of the same space (all of it; with --labels, a label space grown from its classes by unify-labels --base: old classes keep their rows, new ones borrow their nearest class's).", dir_okay=False)] = None,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights: a gaia/weights backbone or a torchvision ResNet .pth (the backbone), or a gaia/weights supernet of the same space or the space it was pruned from (all of it; with --labels, a label space grown from its classes by unify-labels --base: old classes keep their rows, new ones borrow their nearest class's).", dir_okay=False)] = None,
     amp: Amp = False,
     workers: Workers = 2,
     checkpoint_every: CheckpointEvery = 500,

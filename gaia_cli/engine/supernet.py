@@ -150,6 +150,7 @@ def run(r: TrainRequest) -> None:
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import parse_rules
 
+    rules_given = r.rules is not None
     r, applied, why = apply_recipe(r)
     check_options(r)
     check_output_path(r.output)
@@ -157,6 +158,10 @@ def run(r: TrainRequest) -> None:
     device = training_device(r.device, r.amp)
     parse_rules(r.rules)
     space = read_space(r.space)
+    uniform_on_pruned = space.pruning is not None and not rules_given
+    if uniform_on_pruned:  # DetOFA Algorithm 1, line 11: a ~ U(pruned space), redrawn below its bucket's threshold
+        r = dataclasses.replace(r, rules="uniform")
+        applied.pop("rules", None)
     try:
         phases = resolve_phases(r, space)
     except BadInput as exc:
@@ -189,6 +194,9 @@ def run(r: TrainRequest) -> None:
         prepare_replica(model, device)
         if why:  # said once the inputs are known good: a refused run prints one line
             console.info(f"--recipe auto: {r.recipe} ({why})")
+        if uniform_on_pruned:
+            console.info("--space is pruned: each step's path is drawn uniformly from what it allows and redrawn "
+                         "while its score is below its bucket's threshold (DetOFA Algorithm 1); --rules overrides")
         if applied:
             from gaia_cli.engine.recipes import applied_line
 

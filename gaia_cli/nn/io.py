@@ -154,9 +154,10 @@ def init_supernet(model: Supernet, spec: str | os.PathLike, classes: list[str], 
         state = art.tensors()
     if not isinstance(old, list) or not old:
         raise BadInput("has no classes", path)
-    if space.to_payload() != model.space.to_payload():
-        raise BadInput(f"is a supernet over space {space.name!r}, not over --space {model.space.name!r}: give the "
-                       f"same --space (a supernet's space: gaia inspect)", path)
+    if not space.same_weights(model.space):  # a pruned space (or another name) trains the same weights
+        raise BadInput(f"is a supernet over space {space.name!r}, whose depth, width, scale choices or detector "
+                       f"differ from --space {model.space.name!r}'s: give the same --space, or one pruned from it "
+                       f"(a supernet's space: gaia inspect)", path)
     prefix = "roi_heads.box_predictor."
     head = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     rest = {k: v for k, v in state.items() if not k.startswith(prefix)}

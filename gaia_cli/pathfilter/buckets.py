@@ -16,16 +16,10 @@ from gaia_cli.space.arch import Arch, SearchSpace
 ENUMERATE_UP_TO = 50_000  # spaces this small are enumerated to sample each bucket; larger ones are drawn
 
 
-def space_key(space: SearchSpace) -> dict[str, Any]:
-    """What makes two spaces the same for a path filter: their choices and the detector (not the name,
-    anchors or pruning)."""
-    return {"depth": space.depth, "width": space.width, "scale": space.scale, "detector": space.detector}
-
-
 def same_space(a: SearchSpace, b: SearchSpace) -> bool:
-    import json
-
-    return json.dumps(space_key(a), sort_keys=True) == json.dumps(space_key(b), sort_keys=True)
+    """Whether a path filter of one ranks the paths of the other: the same choices and detector (not the name,
+    anchors or pruning)."""
+    return a.same_weights(b)
 
 
 def gflops(archs: Iterable[Arch], classes: int, detector: dict[str, Any]) -> np.ndarray:

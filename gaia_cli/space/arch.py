@@ -162,6 +162,16 @@ class SearchSpace:
         pairs = [*zip(other.depth, self.depth), *zip(other.width, self.width), (other.scale, self.scale)]
         return all(set(a) <= set(b) for a, b in pairs)
 
+    def weights_key(self) -> dict[str, Any]:
+        """What decides a supernet's weights over this space: its choices and the detector (not its name,
+        anchors or pruning: a pruned space trains the same weights, DetOFA Algorithm 1)."""
+        return {"depth": self.depth, "width": self.width, "scale": self.scale, "detector": self.detector}
+
+    def same_weights(self, other: "SearchSpace") -> bool:
+        import json
+
+        return json.dumps(self.weights_key(), sort_keys=True) == json.dumps(other.weights_key(), sort_keys=True)
+
     # ------------------------------------------------------------------------------------------- payload
 
     def to_payload(self) -> dict[str, Any]:

@@ -84,6 +84,24 @@ def test_sampling_gives_k_archs_in_every_scale_and_depth_group_within_the_budget
     assert sorted(sum(a.depth) for a in sample_in_groups(small, lambda a: True, 5, seed=0)) == [4, 5]
 
 
+def test_candidates_are_drawn_only_in_the_sub_spaces_the_supernet_trained():
+    # an ABPS supernet over ar50to101 trained ar101, ar77 and ar50 (GAIA 4.2.2): rank draws in each of them,
+    # never in the union's untrained corners; a one-phase supernet draws in its whole space
+    from gaia_cli.ranking.run import RankRequest, Supernet as Net, candidates_of, trained_spaces
+
+    space = preset("ar50to101")
+    phases = [{"space": name} for name in ("ar101", "ar77", "ar50")]
+    subs = trained_spaces(space, phases, "test")
+    assert [s.name for s in subs] == ["ar101", "ar77", "ar50"]
+    assert trained_spaces(space, [{"space": "ar50to101"}], "test") == []
+    net = Net(space, 81, None, space.detector, subs)
+    cands, about = candidates_of(RankRequest(flops=1e9, per_group=2), net)
+    assert cands and about["within"] == ["ar101", "ar77", "ar50"]
+    assert all(any(s.contains(c.arch) for s in subs) for c in cands)
+    whole, _ = candidates_of(RankRequest(flops=1e9, per_group=2), Net(space, 81, None, space.detector, []))
+    assert sum(not any(s.contains(c.arch) for s in subs) for c in whole) > len(whole) // 2  # what it drew before
+
+
 def test_keep_fractions_and_the_best_of_each_group():
     assert [keep_count(n, 0.5) for n in (0, 1, 2, 3, 4, 5)] == [0, 1, 1, 2, 2, 3]
     assert keep_count(10, 0.1) == 1 and keep_count(10, 0.01) == 1 and keep_count(3, 1.0) == 3
@@ -148,6 +166,23 @@ def test_the_ranking_chains_into_finetune(world):
     with H5Artifact(out, "gaia/weights") as art:
         assert art.meta("role") == "model"
         assert art.meta("arch") == {k: json.loads(rank.stdout)["best"][k] for k in ("depth", "width", "scale")}
+
+
+def test_stage_2_fine_tunes_with_the_recipe_given(world, tmp_path, monkeypatch):
+    # rank --recipe gaia fine-tunes as the supernet trained (head losses x5, IoU-balanced), as finetune would
+    import gaia_cli.engine.finetune as finetune
+    from gaia_cli.ranking.run import RankRequest, run
+
+    seen = []
+    real = finetune.run
+    monkeypatch.setattr(finetune, "run", lambda request: seen.append(request) or real(request))
+    ranking = run(RankRequest(weights=str(world / "supernet.h5"), data=str(world / "toy" / "train.json"),
+                              val=str(world / "toy" / "val.json"), candidates=str(world / "candidates.jsonl"),
+                              keep=0.25, schedule="custom", epochs=1, batch_size=4, recalibrate=8, warmup_iters=0,
+                              recipe="gaia", output=tmp_path / "r.json", compute_device="cpu"))
+    assert seen and all(r.recipe == "gaia" for r in seen)
+    assert ranking["settings"]["recipe"] == "gaia"
+    assert_bad_input(gaia_here(*_args(world, "--recipe", "nope")), "--recipe must be one of default, gaia")
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_ranking(world, reference):

@@ -48,6 +48,7 @@ def rank(
     schedule: Annotated[str, typer.Option("--schedule", help="Stage 2's fine-tuning: fast (1 warm-up + 2 epochs), 1x (13 epochs) or custom.")] = "fast",
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Fine-tuning learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
+    recipe: Annotated[str, typer.Option("--recipe", help="Stage 2's fine-tuning recipe, as finetune --recipe: default (head losses x1, uniform RoI sampling) or gaia (head losses x5, IoU-balanced: as GAIA's supernet trained and its later finetune --recipe gaia); --lr-per-image stays rank's.")] = "default",
     batch_size: BatchSize = 2,
     warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of fine-tuning (at most a tenth of the run).")] = 100,
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Target training images each path's BN is recalibrated with.")] = 200,
@@ -85,7 +86,7 @@ def rank(
     run(RankRequest(
         weights=weights, data=data, val=val, images=images, labels=labels, candidates=candidates, latency=latency,
         device=device, flops=flops, space=space, per_group=per_group, keep=keep, schedule=schedule, epochs=epochs,
-        lr_per_image=lr_per_image, batch_size=batch_size, warmup_iters=warmup_iters, workers=workers,
+        lr_per_image=lr_per_image, recipe=recipe, batch_size=batch_size, warmup_iters=warmup_iters, workers=workers,
         recalibrate=recalibrate, metric=metric, reference=reference, output=output, resume=resume, restart=restart,
         shard=shard, merge=list(files or []) if merge else [], compare=list(files or []) if compare else [],
         devices=devices, compute_device=compute_device, seed=seed))

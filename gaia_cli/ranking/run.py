@@ -49,6 +49,7 @@ class RankRequest:
     schedule: str = "fast"
     epochs: int = 13
     lr_per_image: float = 0.0001875
+    recipe: str = "default"  # stage 2's fine-tuning recipe (finetune --recipe)
     batch_size: int = 2
     warmup_iters: int = 100
     workers: int = 0
@@ -82,6 +83,10 @@ def _check(r: RankRequest) -> None:
         raise BadInput(f"--schedule must be one of {', '.join(SCHEDULES)}")
     if r.metric not in METRICS:
         raise BadInput(f"--metric must be one of {', '.join(METRICS)}")
+    from gaia_cli.engine.recipes import RECIPES
+
+    if r.recipe not in RECIPES["finetune"]:
+        raise BadInput(f"--recipe must be one of {', '.join(RECIPES['finetune'])} (got {r.recipe!r})")
     if r.reference is not None and r.reference not in REFERENCES:
         raise BadInput(f"--reference must be {' or '.join(REFERENCES)} (the full fine-tuning schedule)")
     for name, value in (("--weights", r.weights), ("--data", r.data), ("--val", r.val)):
@@ -134,6 +139,10 @@ class Supernet:
     classes: int
     ref: Any
     detector: dict[str, Any]
+    trained: list = dataclasses.field(default_factory=list)  # the sub-spaces its phases trained (GAIA 3.2.1)
+
+    def in_trained(self, arch: Arch) -> bool:
+        return not self.trained or any(sub.contains(arch) for sub in self.trained)
 
 
 def read_supernet(spec: str) -> Supernet:
@@ -145,7 +154,31 @@ def read_supernet(spec: str) -> Supernet:
             raise BadInput(f"holds a {art.meta('role')}, expected a supernet (from train-supernet): rank "
                            f"chooses among its paths", art.path)
         space = SearchSpace.from_payload(art.meta("space"), str(art.path))
-        return Supernet(space, len(art.meta("classes")) + 1, art.ref, space.detector)
+        training = art.meta("training") if "training" in art.meta_names() else {}
+        return Supernet(space, len(art.meta("classes")) + 1, art.ref, space.detector,
+                        trained_spaces(space, (training or {}).get("phases") or [], str(art.path)))
+
+
+def trained_spaces(space, phases: list[dict[str, Any]], source: str) -> list:
+    """The sub-spaces a supernet's phases trained (its whole space for a one-phase run; ABPS's ar101, ar77 and
+    ar50 inside ar50to101): GAIA groups candidates "in each sub search space", and an arch outside all of them
+    was never trained. A phase whose space cannot be read again counts as the whole space, with a warning."""
+    from gaia_cli.space.arch import read_space
+
+    out = []
+    for phase in phases:
+        name = phase.get("space") if isinstance(phase, dict) else None
+        if name is None or name == space.name:
+            return []
+        try:
+            sub = read_space(name)
+        except BadInput:
+            console.warn(f"{source}: its phase space {name!r} cannot be read: candidates are drawn from its whole space")
+            return []
+        if not space.covers(sub):
+            return []
+        out.append(sub)
+    return out
 
 
 def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[str, Any]]:
@@ -172,6 +205,10 @@ def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[
                            f"{net.ref.sha256[:12]}...)", source)
         for arch in archs:
             space.check(arch, f"{source}: candidate {arch}")
+        untrained = sum(not net.in_trained(a) for a in archs)
+        if untrained:
+            console.warn(f"{source}: {untrained} of {len(archs)} candidates lie outside every sub-space the "
+                         f"supernet's phases trained ({', '.join(s.name for s in net.trained)})")
         if read_about["repeated"]:
             console.warn(f"{source}: {read_about['repeated']} repeated arch(s) ranked once")
         about.update(candidates=source, candidates_ref=read_about["ref"])
@@ -183,7 +220,12 @@ def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[
                                f"needs {budget.describe(cheapest)}", source)
             archs = fitting
     else:
-        archs = sample_in_groups(space, budget.meets, r.per_group, r.seed)
+        if net.trained and r.space is None:  # "in each sub search space" the supernet trained
+            archs = list(dict.fromkeys(a for i, sub in enumerate(net.trained)
+                                       for a in sample_in_groups(sub, budget.meets, r.per_group, r.seed + i)))
+            about["within"] = [sub.name for sub in net.trained]
+        else:
+            archs = sample_in_groups(space, lambda a: net.in_trained(a) and budget.meets(a), r.per_group, r.seed)
         if not archs:
             cheapest = space.min_arch
             raise BadInput(f"no arch of space {space.name!r} meets the budget: its cheapest, {cheapest}, needs "
@@ -303,7 +345,7 @@ def run_key(r: RankRequest, net: Supernet, train, val, cands: list[Candidate]) -
         "labels": read_input(r.labels).ref.sha256 if r.labels else None,
         "candidates": [c.arch.as_dict() for c in cands],
         "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": r.schedule, "epochs": r.epochs,
-                     "lr_per_image": r.lr_per_image, "batch_size": r.batch_size, "warmup_iters": r.warmup_iters,
+                     "lr_per_image": r.lr_per_image, "recipe": r.recipe, "batch_size": r.batch_size, "warmup_iters": r.warmup_iters,
                      "recalibrate": r.recalibrate, "metric": r.metric, "reference": r.reference, "seed": r.seed},
     }))
 
@@ -365,8 +407,8 @@ def _settings(r: RankRequest):
     work = work_folder(r.output) if journal_for(r.output) is not None else None
     return Settings(weights=r.weights, data=r.data, val=r.val, images=r.images, labels=r.labels,
                     recalibrate=r.recalibrate, batch_size=r.batch_size, schedule=r.schedule, epochs=r.epochs,
-                    lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters, workers=r.workers, seed=r.seed,
-                    work=work)
+                    lr_per_image=r.lr_per_image, recipe=r.recipe, warmup_iters=r.warmup_iters, workers=r.workers,
+                    seed=r.seed, work=work)
 
 
 class Runner:
@@ -465,8 +507,8 @@ def ranking(r: RankRequest, net: Supernet, cands: list[Candidate], about: dict[s
         "supernet": {**net.ref.as_dict(), "space": net.space.name},
         "space": about["space"],
         "metric": metric,
-        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": r.schedule, "recalibrate": r.recalibrate,
-                     "reference": r.reference, "seed": r.seed, "budget": {"latency_ms": r.latency, "device": r.device,
+        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": r.schedule, "recipe": r.recipe,
+                     "recalibrate": r.recalibrate, "reference": r.reference, "within": about.get("within"), "seed": r.seed, "budget": {"latency_ms": r.latency, "device": r.device,
                                                                           "gflops": r.flops},
                      "candidates": about.get("candidates") or about.get("sampled")},
         "groups": [{"scale": g[0], "depth": g[1], "candidates": [c.id for c in members],

@@ -41,6 +41,7 @@ class Settings:
     schedule: str = "fast"
     epochs: int = 13
     lr_per_image: float = 0.0001875
+    recipe: str = "default"  # finetune --recipe of stage 2
     warmup_iters: int = 100
     workers: int = 0
     seed: int = 0
@@ -125,7 +126,7 @@ class Target:
         resume = checkpoint_path(out).is_file()
         request = FinetuneRequest(
             weights=s.weights, data=s.data, output=out, arch=str(arch_file), val=None, images=s.images,
-            labels=s.labels, schedule=schedule, epochs=s.epochs, lr_per_image=s.lr_per_image,
+            labels=s.labels, schedule=schedule, epochs=s.epochs, lr_per_image=s.lr_per_image, recipe=s.recipe,
             batch_size=s.batch_size, warmup_iters=s.warmup_iters, recalibrate=s.recalibrate, workers=s.workers,
             resume=resume, restart=not resume, device=str(self.device), seed=s.seed)
         with console.quietly():

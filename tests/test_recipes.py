@@ -114,3 +114,35 @@ def test_head_loss_weight_is_checked_in_finetune_too(toy, tmp_path, value):
     proc = gaia_here("finetune", "--weights", tmp_path / "x.h5", "--data", toy / "train.json", "--head-loss-weight",
                      value, "-o", tmp_path / "m.h5")
     assert_bad_input(proc, "--head-loss-weight must be")
+
+
+def test_the_head_losses_are_weighted_in_the_step_itself(toy, tmp_path, monkeypatch):
+    # the RoI head's losses x5 (GAIA 4.2.2) in the loss each training step minimises, not only in its options
+    import gaia_cli.engine.train as train
+    from gaia_cli.engine.supernet import TrainRequest, run
+
+    losses = {"loss_objectness": torch.tensor(1.0), "loss_rpn_box_reg": torch.tensor(2.0),
+              "loss_classifier": torch.tensor(3.0), "loss_box_reg": torch.tensor(4.0), "distill_note": torch.tensor(9.0)}
+    assert float(train.weighted_loss(losses, 5.0)) == pytest.approx(1 + 2 + 5 * (3 + 4))
+    assert float(train.weighted_loss(losses, 1.0)) == pytest.approx(10.0)
+    weights = []
+    real = train.weighted_loss
+    monkeypatch.setattr(train, "weighted_loss", lambda l, w: weights.append(w) or real(l, w))
+    run(TrainRequest(data=[str(toy / "train.json")], output=tmp_path / "s.h5", space="tiny", recipe="gaia",
+                     epochs=1, stop_after=2, batch_size=4, workers=0, device="cpu"))
+    assert weights == [5.0, 5.0]
+
+
+def test_abps_shrinks_ar101_then_ar77_then_ar50_each_shrink_warmed_up():
+    # GAIA 4.2.2: AR101 24 epochs, then AR77 and AR50 13 each, "a single epoch of warm-up" at each shrink
+    from gaia_cli.engine.schedule import learning_rate
+    from gaia_cli.engine.supernet import TrainRequest, resolve_phases
+
+    phases = resolve_phases(TrainRequest(data=[], output="x.h5", abps=True), preset("ar50to101"))
+    assert [(p.space, sub.name, p.epochs, p.warmup_epochs, p.steps) for p, sub in phases] == [
+        ("ar101", "ar101", 24, 0, (16, 21)), ("ar77", "ar77", 13, 1, (8, 11)), ("ar50", "ar50", 13, 1, (8, 11))]
+    for phase, _ in phases[1:]:  # each shrink starts near 0 and reaches the base rate after one epoch
+        assert learning_rate(1.0, phase, 0.0, 0, 1000) == pytest.approx(phase.warmup_factor)
+        assert learning_rate(1.0, phase, 0.5, 50, 1000) == pytest.approx(phase.warmup_factor + (1 - phase.warmup_factor) / 2)
+        assert learning_rate(1.0, phase, 1.0, 100, 1000) == pytest.approx(1.0)
+        assert learning_rate(1.0, phase, 1.0 + 8, 900, 1000) == pytest.approx(0.1)

@@ -120,6 +120,27 @@ def test_iou_balanced_sampling_spreads_negatives_over_iou_ranges():
     assert len(short) == 90 and (ious[short] >= 0.5 / 3).sum() == 10
 
 
+def test_iou_balanced_bins_run_to_the_largest_iou_of_the_images_proposals():
+    # Libra R-CNN's sampler (floor_thr -1): bins over [0, the largest IoU of all proposals), here 1 (an
+    # object's own box); negatives at IoU 0.2-0.3 share the first bin with the easy ones, not a bin of their own
+    from gaia_cli.nn.sampling import IoUBalancedSampler
+
+    torch.manual_seed(0)
+    ious = torch.cat([torch.tensor([1.0]), torch.rand(900) * 0.1, 0.2 + torch.rand(100) * 0.1])
+    labels = torch.cat([torch.tensor([1]), torch.zeros(1000, dtype=torch.int64)])
+    sampler = IoUBalancedSampler(64, 0.25)
+    sampler.set_ious([ious])
+    pos, neg = sampler([labels])
+    assert pos[0].sum() == 1 and neg[0].sum() == 63
+    medium = int(((ious >= 0.2) & (neg[0] > 0)).sum())
+    assert medium < 15  # about a tenth, as at random; bins of [0, 0.5) in thirds would take 21 or more
+    # the hard negatives of the second bin [1/3, 2/3) come in a third of the count
+    hard = torch.cat([torch.tensor([1.0]), torch.rand(900) * 0.1, 0.34 + torch.rand(100) * 0.15])
+    sampler.set_ious([hard])
+    _, neg = sampler([labels])
+    assert int(((hard >= 0.34) & (neg[0] > 0)).sum()) >= 21
+
+
 def test_iou_balanced_roi_heads_train():
     from gaia_cli.nn.sampling import IoUBalancedSampler, use_iou_balanced_sampling
 

@@ -39,6 +39,12 @@ from gaia_cli.space.sampling import PathSampler
 HEAD_LOSSES = ("loss_classifier", "loss_box_reg")
 
 
+def weighted_loss(losses: dict[str, Any], head_loss_weight: float):
+    """The loss a step minimises: the sum of the model's `loss*` entries, the RoI head's (HEAD_LOSSES) times
+    `head_loss_weight` (GAIA 4.2.2: "we multiply the loss weights of head by a factor of 5")."""
+    return sum(v * (head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items() if k.startswith("loss"))
+
+
 @dataclasses.dataclass
 class TrainOptions:
     batch_size: int = 2  # images per step on each rank
@@ -314,8 +320,7 @@ class Trainer:
                         self.distiller.keep_teacher()
                     else:
                         losses.update(self.distiller.student_losses(opts.distill))
-            loss = sum(v * (opts.head_loss_weight if k in HEAD_LOSSES else 1.0) for k, v in losses.items()
-                       if k.startswith("loss"))
+            loss = weighted_loss(losses, opts.head_loss_weight)
             # averaged over the step's paths: summed (BigNAS, once-for-all), 3 paths at 0.005 per image
             # collapsed to predicting background on the toy task (bench_recipe, README)
             loss = loss / len(archs)

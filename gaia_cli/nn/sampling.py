@@ -1,10 +1,14 @@
 """IoU-balanced negative sampling for the RoI head (Libra R-CNN; GAIA 4.2.2 trains with it).
 
 torchvision samples a RoI head's negatives uniformly (`BalancedPositiveNegativeSampler`), and most negatives
-overlap no object at all, so hard negatives are rare in a batch. IoU-balanced sampling splits the negatives
-(best IoU with an object below the background threshold, 0.5) into `num_bins` equal IoU ranges and draws the
-same number from each, filling up at random when a range runs short. Positives are drawn as torchvision draws
-them (a quarter of the batch at most).
+overlap no object at all, so hard negatives are rare in a batch. IoU-balanced sampling as Libra R-CNN's
+released sampler does it (mmdetection's `IoUBalancedNegSampler`, `floor_thr=-1, floor_fraction=0,
+num_bins=3`): the IoU range from 0 to the largest IoU of any of the image's proposals with an object (1 in
+training, where the objects' own boxes are proposals too) is cut into `num_bins` equal bins, the negatives
+(best IoU below the background threshold, 0.5) of each bin give floor(count / num_bins) at random, and the rest
+is filled up at random from the negatives left. With the boxes among the proposals the bins are [0, 1/3),
+[1/3, 2/3) and [2/3, 1): half the sampled negatives come from IoU [1/3, 0.5) when there are enough.
+Positives are drawn as torchvision draws them (a quarter of the batch at most).
 
 `IoUBalancedSampler` has torchvision's sampler interface (`sampler(labels) -> (positive masks, negative
 masks)`), so the RoI heads use it in place of theirs; the IoUs come from the heads' matching step, which
@@ -18,16 +22,16 @@ from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 
 
 def iou_balanced_choice(indices: torch.Tensor, ious: torch.Tensor, count: int, high: float, num_bins: int = 3) -> torch.Tensor:
-    """`count` of `indices`, spread evenly over `num_bins` IoU ranges of [0, high)."""
+    """`count` of `indices` (whose IoUs are `ious`): floor(count / num_bins) from each of `num_bins` equal IoU
+    ranges of [0, high), the rest at random from those left (Libra R-CNN's `sample_via_interval`)."""
     if count >= len(indices):
         return indices
     edges = torch.linspace(0.0, high, num_bins + 1, device=ious.device)
     bins = torch.bucketize(ious, edges[1:-1], right=True)
     chosen = []
-    per_bin = [count // num_bins + (1 if b < count % num_bins else 0) for b in range(num_bins)]
-    for b, want in enumerate(per_bin):
+    for b in range(num_bins):
         members = indices[bins == b]
-        chosen.append(members[torch.randperm(len(members), device=members.device)[:want]])
+        chosen.append(members[torch.randperm(len(members), device=members.device)[: count // num_bins]])
     picked = torch.cat(chosen)
     if len(picked) < count:  # a range ran short: fill up from the rest at random
         rest = indices[~torch.isin(indices, picked)]
@@ -38,9 +42,9 @@ def iou_balanced_choice(indices: torch.Tensor, ious: torch.Tensor, count: int, h
 class IoUBalancedSampler(BalancedPositiveNegativeSampler):
     """torchvision's sampler with IoU-balanced negatives: labels >= 1 positive, 0 negative, -1 left out."""
 
-    def __init__(self, batch_size_per_image: int, positive_fraction: float, high: float = 0.5, num_bins: int = 3):
+    def __init__(self, batch_size_per_image: int, positive_fraction: float, num_bins: int = 3):
         super().__init__(batch_size_per_image, positive_fraction)
-        self.high, self.num_bins = high, num_bins
+        self.num_bins = num_bins
         self.ious: list[torch.Tensor] | None = None
 
     def set_ious(self, ious: list[torch.Tensor]) -> None:
@@ -56,7 +60,9 @@ class IoUBalancedSampler(BalancedPositiveNegativeSampler):
             neg = torch.where(labels == 0)[0]
             pos = pos[torch.randperm(len(pos), device=pos.device)[: int(self.batch_size_per_image * self.positive_fraction)]]
             count = min(self.batch_size_per_image - len(pos), len(neg))
-            neg = iou_balanced_choice(neg, ious[neg], count, self.high, self.num_bins)
+            high = float(ious.max()) if len(ious) else 1.0  # the largest IoU of all the image's proposals
+            neg = iou_balanced_choice(neg, ious[neg], count, high, self.num_bins) if high > 0 else \
+                neg[torch.randperm(len(neg), device=neg.device)[:count]]
             pos_mask = torch.zeros_like(labels, dtype=torch.uint8)
             neg_mask = torch.zeros_like(labels, dtype=torch.uint8)
             pos_mask[pos] = 1
@@ -73,5 +79,4 @@ def use_iou_balanced_sampling(model) -> None:
 
     use_ignore_regions(model)  # its RoI heads hand the IoUs over
     old = model.roi_heads.fg_bg_sampler
-    model.roi_heads.fg_bg_sampler = IoUBalancedSampler(old.batch_size_per_image, old.positive_fraction,
-                                                       high=model.roi_heads.proposal_matcher.low_threshold)
+    model.roi_heads.fg_bg_sampler = IoUBalancedSampler(old.batch_size_per_image, old.positive_fraction)

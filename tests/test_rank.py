@@ -250,11 +250,36 @@ def test_a_budget_samples_every_group_of_the_space(world, write_json):
     assert len(ranking["kept"]) == 1 and ranking["best"]["candidate"] == ranking["kept"][0]
 
 
-def test_compare_gives_tau_of_two_rankings(world, reference):
-    proc = gaia_here("rank", "--compare", world / "whole.json:direct", world / "whole.json:direct", "--metric", "loss")
+def test_the_fast_schedule_against_1x_gives_the_study_and_the_regret(world, reference, tmp_path):
+    # GAIA Fig. 2a: direct evaluation and fast fine-tuning each against the 1x reference, on every candidate
+    three = tmp_path / "three.jsonl"
+    three.write_text("".join((world / "candidates.jsonl").read_text().splitlines(keepends=True)[:3]))
+    out = tmp_path / "study.json"
+    proc = gaia_here("rank", "--weights", world / "supernet.h5", "--data", world / "toy" / "train.json", "--val",
+                     world / "toy" / "val.json", "--candidates", three, "--schedule", "fast", "--reference", "1x",
+                     "--metric", "loss", "--batch-size", "4", "--recalibrate", "8", "--warmup-iters", "0", "-q",
+                     "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    ranking = json.loads(out.read_text())
+    rows = _rows(ranking)
+    assert all(r["direct"] and r["finetuned"] and r["reference"] for r in rows)  # every candidate, both schedules
+    assert all(r["finetuned"]["schedule"] == "fast" and r["reference"]["schedule"] == "1x" for r in rows)
+    assert rows[0]["reference"]["steps"] > rows[0]["finetuned"]["steps"]
+    reference = [r["reference"]["loss"] for r in rows]
+    for stage in ("direct", "finetuned"):
+        tau = stats.kendalltau([r[stage]["loss"] for r in rows], reference, variant="b").statistic
+        assert ranking["correlation"][f"{stage}_vs_reference"]["kendall_tau_b"] == pytest.approx(tau)
+    regret = ranking["regret"]
+    assert regret["best"] == pytest.approx(min(reference))  # loss: lower is better
+    winner = next(r for r in rows if r["id"] == regret["winner"])
+    assert regret["regret"] == pytest.approx(abs(winner["reference"]["loss"] - min(reference)))
+    # --compare of two stages of two rankings: scipy's tau over the candidates they share
+    proc = gaia_here("rank", "--compare", f"{out}:reference", world / "whole.json:direct", "--metric", "loss")
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
-    assert got["n"] == 6 and got["kendall_tau_b"] == pytest.approx(1.0) and got["a"]["stage"] == "direct"
+    whole = _rows(json.loads((world / "whole.json").read_text()))[:3]
+    assert got["n"] == 3 and got["a"]["stage"] == "reference" and got["b"]["stage"] == "direct"
+    assert got["kendall_tau_b"] == pytest.approx(stats.kendalltau(reference, [r["direct"]["loss"] for r in whole]).statistic)
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -146,3 +146,15 @@ def test_abps_shrinks_ar101_then_ar77_then_ar50_each_shrink_warmed_up():
         assert learning_rate(1.0, phase, 0.5, 50, 1000) == pytest.approx(phase.warmup_factor + (1 - phase.warmup_factor) / 2)
         assert learning_rate(1.0, phase, 1.0, 100, 1000) == pytest.approx(1.0)
         assert learning_rate(1.0, phase, 1.0 + 8, 900, 1000) == pytest.approx(0.1)
+
+
+def test_the_fast_schedule_is_two_epochs_a_warm_up_then_a_tenth_of_the_rate():
+    # GAIA 4.2.3 as its authors configure it: 2 epochs in all, a warm-up epoch, the rate /10 after the first
+    from gaia_cli.engine.finetune import FinetuneRequest, phases_for
+    from gaia_cli.engine.schedule import learning_rate
+
+    (phase,) = phases_for(FinetuneRequest(weights="w", data="d", output="o", schedule="fast"))
+    assert phase.total_epochs == 2 and phase.warmup_epochs == 1
+    assert learning_rate(1.0, phase, 0.0, 0, 100) == pytest.approx(phase.warmup_factor)
+    assert learning_rate(1.0, phase, 1.0, 10, 100) == pytest.approx(0.1)
+    assert learning_rate(1.0, phase, 1.9, 19, 100) == pytest.approx(0.1)

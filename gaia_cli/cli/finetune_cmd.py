@@ -48,7 +48,7 @@ def finetune(
     val: Annotated[Optional[str], typer.Option("--val", help="Evaluate on this set after each epoch.")] = None,
     images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --data (default: found beside it).", file_okay=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="The supernet's gaia/labels space: new categories borrow the rows of their nearest class by word vectors.")] = None,
-    schedule: Annotated[str, typer.Option("--schedule", help="1x (13 epochs, /5 after 8 and 11), fast (1 warm-up + 2 epochs) or custom.")] = "1x",
+    schedule: Annotated[str, typer.Option("--schedule", help="1x (13 epochs, /5 after 8 and 11), fast (2 epochs: a warm-up epoch, then one at the rate /10) or custom.")] = "1x",
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops (custom).")] = None,
     lr_decay: Annotated[float, typer.Option("--lr-decay", help="Factor at each step (custom).")] = 0.2,

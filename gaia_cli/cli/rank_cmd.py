@@ -45,7 +45,7 @@ def rank(
     space: Annotated[Optional[str], typer.Option("--space", help="Sample from this part of the supernet's space (a preset or gaia/space file; default: the supernet's).")] = None,
     per_group: Annotated[int, typer.Option("--per-group", help="Archs sampled in each (input scale, total depth) group (GAIA's K).")] = 5,
     keep: Annotated[float, typer.Option("--keep", help="Share of the group bests that stage 2 fine-tunes (rounded up, at least one).")] = 0.5,
-    schedule: Annotated[str, typer.Option("--schedule", help="Stage 2's fine-tuning: fast (1 warm-up + 2 epochs), 1x (13 epochs) or custom.")] = "fast",
+    schedule: Annotated[str, typer.Option("--schedule", help="Stage 2's fine-tuning: fast (2 epochs: a warm-up epoch, then one at the rate /10), 1x (13 epochs) or custom.")] = "fast",
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
     lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Fine-tuning learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
     recipe: Annotated[str, typer.Option("--recipe", help="Stage 2's fine-tuning recipe, as finetune --recipe: default (head losses x1, uniform RoI sampling) or gaia (head losses x5, IoU-balanced: as GAIA's supernet trained and its later finetune --recipe gaia); --lr-per-image stays rank's.")] = "default",

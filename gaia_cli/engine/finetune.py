@@ -4,8 +4,8 @@ Steps: extract the path (recalibrating its BN statistics on the training images)
 to the target categories by weight surgery, optionally freeze the backbone (and FPN), optionally cut a
 percentage-shot or K-shot split, then train with the shared engine on a fine-tuning schedule, evaluating on
 `--val` after each epoch. Schedules (GAIA 4.2.3): `1x` is 13 epochs at 0.0001875 per image, divided by 5
-after epochs 8 and 11; `fast` (GAIA's fast-finetuning) is a warm-up epoch, then 2 epochs divided by 10
-after the first; `custom` takes `--epochs` and `--lr-steps`.
+after epochs 8 and 11; `fast` (GAIA's fast-finetuning) is 2 epochs in all, as
+the authors configure it: a warm-up epoch, then one at the rate divided by 10; `custom` takes `--epochs` and `--lr-steps`.
 
 Frozen parts ("Proper Reuse"): their weights and batch-norm statistics stay as they are (BN becomes
 torchvision's FrozenBatchNorm2d), they leave the optimiser and autograd, so no activations are kept for
@@ -75,8 +75,8 @@ def phases_for(r: FinetuneRequest):
 
     if r.schedule == "1x":
         return [Phase("finetune", 13, (8, 11), decay=0.2)]
-    if r.schedule == "fast":
-        return [Phase("finetune", 2, (1,), warmup_epochs=1, decay=0.1)]
+    if r.schedule == "fast":  # the authors' configuration: 2 epochs in all, the first a warm-up, the second /10
+        return [Phase("finetune", 1, (0,), warmup_epochs=1, decay=0.1)]
     if r.epochs < 1:
         raise BadInput("--epochs must be at least 1")
     try:

@@ -9,11 +9,15 @@ differing only in what the row names (every row names its recipe, so a change of
 - `rules-cycle`: the same with `--rules gaia-cycle` (the rules in turn, each followed by a uniform draw);
 - `recipe-gaia`: `--recipe gaia` (head losses x5, IoU-balanced RoI sampling; --epochs keeps one phase);
 - `lr-x2`: `--recipe pretrained --lr-per-image 0.0025` (twice GAIA's rate), `lr-x4`: 0.005, `lr-x8`: 0.01;
+  `lr-x4-2x`, `lr-x8-2x`: the same for twice the epochs (the target's budget: twice the standalone's steps);
 - `sandwich`: `--rules sandwich --paths-per-step 3` at four times GAIA's rate (largest, smallest, one uniform path
   a step, gradients accumulated), for two thirds of the epochs (twice the standalone's path-steps);
   `sandwich-long`: all the epochs (three times);
 - `distill`, `distill-long`: the same with in-place distillation (`--distill 1`);
 - `scratch`: `--recipe scratch` as it is now (what `auto` picks without `--init`);
+- `only-depth`, `only-width`, `only-scale`: the diagnosis, at `lr-x4`'s rate: a supernet whose space keeps one
+  dimension elastic and fixes the others at the largest arch's choices (only the paths inside it evaluated:
+  the largest), to tell which kind of sharing costs the largest path its AP;
 - `standalone`: each evaluated arch trained alone (a space holding only it) at four times GAIA's rate for
   the epochs given: the reference every row is compared with.
 
@@ -46,10 +50,26 @@ SANDWICH = [*PRE, "--lr-per-image", "0.005", "--rules", "sandwich", "--paths-per
 ROWS = {"rules-gaia": ([*PRE, "--rules", "gaia"], 1.0), "rules-cycle": ([*PRE, "--rules", "gaia-cycle"], 1.0),
         "recipe-gaia": (["--recipe", "gaia"], 1.0),
         "lr-x2": ([*PRE, "--lr-per-image", "0.0025"], 1.0), "lr-x4": ([*PRE, "--lr-per-image", "0.005"], 1.0),
-        "lr-x8": ([*PRE, "--lr-per-image", "0.01"], 1.0),
+        "lr-x8": ([*PRE, "--lr-per-image", "0.01"], 1.0), "lr-x4-2x": ([*PRE, "--lr-per-image", "0.005"], 2.0),
+        "lr-x8-2x": ([*PRE, "--lr-per-image", "0.01"], 2.0),
         "sandwich": (SANDWICH, 2 / 3), "sandwich-long": (SANDWICH, 1.0),
         "distill": ([*SANDWICH, "--distill", "1"], 2 / 3), "distill-long": ([*SANDWICH, "--distill", "1"], 1.0),
-        "scratch": (["--recipe", "scratch"], 1.0)}
+        "scratch": (["--recipe", "scratch"], 1.0),
+        # the diagnosis: the same supernet with one dimension elastic, the others fixed at the largest arch's
+        "only-depth": ([*PRE, "--lr-per-image", "0.005"], 1.0), "only-width": ([*PRE, "--lr-per-image", "0.005"], 1.0),
+        "only-scale": ([*PRE, "--lr-per-image", "0.005"], 1.0)}
+ONLY = {"only-depth": "depth", "only-width": "width", "only-scale": "scale"}
+
+
+def only_space(space: dict, keep: str) -> dict:
+    """`space` with only `keep` (depth, width or scale) elastic, every other choice fixed at its largest."""
+    out = {**space, "name": f"{space['name']}-only-{keep}", "anchors": {}}
+    for dim in ("depth", "width"):
+        if dim != keep:
+            out[dim] = [[max(c)] for c in space[dim]]
+    if keep != "scale":
+        out["scale"] = [max(space["scale"])]
+    return out
 STANDALONE = [*PRE, "--lr-per-image", "0.005"]
 
 
@@ -138,9 +158,17 @@ def main() -> None:
         def compute(name=name, row_args=row_args, share=share) -> dict:
             sn = work / f"supernet.{name}.seed{args.seed}.h5"
             epochs = max(1, round(cfg["epochs"] * share))
-            seconds, steps, path_steps = train(row_args, cfg["space"], train_json, sn, epochs, cfg, args.device,
+            space, evaluated = cfg["space"], paths
+            if name in ONLY:  # the paths of the reduced space only
+                reduced = only_space(space_payload, ONLY[name])
+                space = str(work / f"space.{name}.json")
+                Path(space).write_text(json.dumps(reduced))
+                inside = lambda a: all(x in c for x, c in zip(a["depth"], reduced["depth"])) and all(  # noqa: E731
+                    x in c for x, c in zip(a["width"], reduced["width"])) and a["scale"] in reduced["scale"]
+                evaluated = [(p, arch) for p, arch in paths if inside(json.loads(arch))]
+            seconds, steps, path_steps = train(row_args, space, train_json, sn, epochs, cfg, args.device,
                                                args.seed)
-            per_path = {p: eval_path(sn, arch, val_json, train_json, args.device) for p, arch in paths}
+            per_path = {p: eval_path(sn, arch, val_json, train_json, args.device) for p, arch in evaluated}
             return {"args": row_args, "epochs": epochs, "steps": steps, "path_steps": path_steps,
                     "seconds": round(seconds),
                     "paths": {p: {"AP": round(m["AP"], 1), "AP50": round(m["AP50"], 1)} for p, m in per_path.items()}}
@@ -155,7 +183,7 @@ def main() -> None:
     gaps = {}
     if all(alone.values()):
         for name, r in results.items():
-            gap = {p: round(r["paths"][p]["AP"] - alone[p]["AP"], 1) for p in alone}
+            gap = {p: round(r["paths"][p]["AP"] - alone[p]["AP"], 1) for p in alone if p in r["paths"]}
             ratio = r["path_steps"] / alone["max"]["path_steps"]
             met = all(g >= -3 for g in gap.values()) and ratio <= 2
             gaps[name] = {"AP_minus_standalone": gap, "path_steps_ratio": round(ratio, 2), "target_met": met}

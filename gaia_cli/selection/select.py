@@ -40,7 +40,7 @@ class SelectRequest:
     strategy: str = "most-similar"
     k: int = 5
     budget: int | None = None
-    min_per_category: int = 0
+    min_per_category: int = 2
     features: Path | None = None
     features_only: bool = False
     recalibrate: int = 200

@@ -38,7 +38,7 @@ def gaia_here(*args, input: str | None = None):
     from gaia_cli.cli.app import main
 
     console.reset()
-    artifacts._stdin_cache = None
+    artifacts.inputs._stdin_cache = None
     out, err = io.StringIO(), io.StringIO()
     stdin = io.TextIOWrapper(io.BytesIO((input or "").encode()))
     code = 0
@@ -53,7 +53,7 @@ def gaia_here(*args, input: str | None = None):
     finally:
         sys.stdin = old_stdin
         console.reset()
-        artifacts._stdin_cache = None
+        artifacts.inputs._stdin_cache = None
     return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 

@@ -58,7 +58,7 @@ def test_a_fifo_is_read(tmp_path):
 
 
 def test_a_pipe_is_read_up_to_the_cap(tmp_path, monkeypatch):
-    monkeypatch.setattr(artifacts, "MAX_STREAM_BYTES", 1000)
+    monkeypatch.setattr(artifacts.inputs, "MAX_STREAM_BYTES", 1000)
     assert_bad_input(gaia_here("inspect", "-", input="[" + "0," * 1000 + "0]"), "<stdin>", "more than")
     assert gaia_here("inspect", "-", input="[0]").returncode == 2  # small: read, then "neither ..."
 
@@ -158,7 +158,7 @@ def _fill_disk(monkeypatch, where: str, room: int = 100) -> None:
             buffered = io.BufferedWriter(_Full(io.FileIO(file, "w"), room))
             return buffered if "b" in mode else io.TextIOWrapper(buffered, encoding=encoding or "utf-8")
 
-        monkeypatch.setattr(artifacts, "open", full_open, raising=False)
+        monkeypatch.setattr(artifacts.atomic, "open", full_open, raising=False)
     elif where == "fsync":
         def fsync(fd):
             raise OSError(errno.ENOSPC, ENOSPC)

@@ -197,3 +197,24 @@ def test_bad_arch_files(tmp_path, write_json):
     wrong = write_json("space.json", {"kind": "gaia/space", "schema_version": 1})
     assert_bad_input(run_gaia("bench-latency", "--predict", "--device", "v100", wrong), "is a gaia/space artifact, expected gaia/arch")
     assert_bad_input(run_gaia("bench-latency", "--predict", "--device", "v100"), "--predict needs archs")
+    empty = write_json("set.json", {"kind": "gaia/arch-set", "schema_version": 1, "archs": []})
+    assert_bad_input(gaia_here("bench-latency", "--predict", "--device", "v100", empty), "set.json", "holds no archs")
+
+
+def test_bench_latency_takes_an_arch_set_and_a_rankings_candidates(tmp_path, write_json):
+    """What `search --top` writes (a gaia/arch-set) and `rank` writes (a gaia/ranking) name archs to measure."""
+    top = run_gaia("search", "--flops", "50", "--space", "ar50", "--top", "3", *QUICK, "-q")
+    assert top.returncode == 0, top.stderr
+    archs = json.loads(top.stdout)["archs"]
+    assert json.loads(top.stdout)["kind"] == "gaia/arch-set" and len(archs) == 3
+    proc = gaia_here("bench-latency", "--predict", "--device", "v100", "-", input=top.stdout)
+    assert proc.returncode == 0, proc.stderr
+    predictions = json.loads(proc.stdout)["predictions"]
+    wanted = [Arch.from_dict(a) for a in archs]
+    assert [Arch.from_dict(p["arch"]) for p in predictions] == wanted
+    assert [p["latency_ms"] for p in predictions] == pytest.approx([v100().predict(a) for a in wanted])
+    ranking = write_json("ranking.json", {"kind": "gaia/ranking", "schema_version": 1,
+                                          "candidates": [{"arch": a.as_dict()} for a in wanted[:2]]})
+    proc = gaia_here("bench-latency", "--predict", "--device", "v100", ranking)
+    assert proc.returncode == 0, proc.stderr
+    assert [Arch.from_dict(p["arch"]) for p in json.loads(proc.stdout)["predictions"]] == wanted[:2]

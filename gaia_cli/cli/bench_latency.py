@@ -24,7 +24,7 @@ from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
     ),
 )
 def bench_latency(
-    archs: Annotated[Optional[list[str]], typer.Argument(help="Arch files (gaia/arch, or JSON lines of them), or - for stdin.", show_default=False)] = None,
+    archs: Annotated[Optional[list[str]], typer.Argument(help="Arch files (a gaia/arch, a gaia/arch-set from search --top, a gaia/ranking's candidates, or JSON lines of archs), or - for stdin.", show_default=False)] = None,
     space: Annotated[str, typer.Option("--space", help="The space of --sample and --build-profile (a preset or a gaia/space file).")] = "ar50to101",
     sample: Annotated[int, typer.Option("--sample", help="Measure this many archs sampled from --space.")] = 0,
     model: Annotated[Optional[str], typer.Option("--model", help="Measure a static model file (gaia/weights, role model).")] = None,

@@ -58,7 +58,8 @@ def flops(
     quiet: Quiet = False,
 ) -> None:
     """Print an arch's FLOPs (GMACs at input [3, S, S]) and parameters, of the backbone and the detector."""
-    from gaia_cli.space.arch import read_arch, read_space
+    from gaia_cli.space.arch import read_space
+    from gaia_cli.space.archfile import read_arch
     from gaia_cli.space.flops import summary
 
     a = read_arch(arch)

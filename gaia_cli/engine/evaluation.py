@@ -60,7 +60,7 @@ def recalibrate_path(static, source, count: int, batch_size: int, seed: int) -> 
 def select_path(model, meta: dict[str, Any], arch_spec: str | None, source: str):
     """The static model to evaluate: the supernet's path `arch`, or the model itself."""
     from gaia_cli.nn.detector import extract
-    from gaia_cli.space.arch import read_arch
+    from gaia_cli.space.archfile import read_arch
 
     if meta["role"] == "supernet":
         if arch_spec is None:

@@ -150,7 +150,8 @@ def run(r: PretrainRequest) -> None:
     from gaia_cli.montage.assemble import MontageDataset, Template
     from gaia_cli.montage.loss import MontageNet
     from gaia_cli.montage.samples import MontageSamples
-    from gaia_cli.space.arch import read_arch, read_space
+    from gaia_cli.space.arch import read_space
+    from gaia_cli.space.archfile import read_arch
     from gaia_cli.space.sampling import parse_rules
 
     check_options(r)

@@ -30,37 +30,6 @@ class BenchRequest:
     exported: str | None = None  # an exported file (gaia export), measured beside --model
 
 
-def read_archs(specs: list[str]):
-    """Archs from files or stdin: one arch per file, or JSON lines of archs (as `gaia space sample` prints)."""
-    from gaia_cli.artifacts import check_header, loads_json, read_input
-    from gaia_cli.space.arch import Arch
-
-    archs = []
-    for spec in specs:
-        src = read_input(spec)
-        try:
-            text = src.data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadInput("is not UTF-8 text", src.name) from None
-        if not text.strip():
-            raise BadInput("is empty, expected archs (a JSON arch, or JSON lines of archs)", src.name)
-        try:
-            try:
-                objs = [loads_json(text)]  # one (possibly pretty-printed) document
-            except ValueError:
-                try:
-                    objs = [loads_json(ln) for ln in text.splitlines() if ln.strip()]  # JSON lines
-                except ValueError as exc:
-                    raise BadInput(f"neither a JSON document nor JSON lines ({exc})", src.name) from None
-        except RecursionError:
-            raise BadInput("is nested too deeply to be an arch", src.name) from None
-        for obj in objs:
-            if isinstance(obj, dict) and "kind" in obj:
-                check_header(obj, "gaia/arch", src.name)
-            archs.append(Arch.from_dict(obj, src.name))
-    return archs
-
-
 def load_model(spec: str):
     """(model, meta) of `--model`: a static model, not a supernet."""
     from gaia_cli.nn.io import load_detector
@@ -100,6 +69,7 @@ def measure_export(r: BenchRequest, device) -> dict[str, Any]:
 def run(r: BenchRequest) -> dict[str, Any]:
     from gaia_cli.artifacts import json_artifact
     from gaia_cli.space.arch import read_space
+    from gaia_cli.space.archfile import read_archs
     from gaia_cli.space.sampling import PathSampler
 
     if r.exported is not None and (r.archs or r.sample or r.predict or r.build_profile or r.check is not None
@@ -116,7 +86,7 @@ def run(r: BenchRequest) -> dict[str, Any]:
         from gaia_cli.latency.profile import load_profile
 
         profile = load_profile(r.device)  # an unknown name lists the known ones before anything else
-    archs = read_archs(r.archs)
+    archs = [arch for spec in r.archs for arch in read_archs(spec)[0]]  # repeats are measured again
     space = read_space(r.space)  # its detector settings (FPN width, proposals, anchors) are measured too
     if r.sample:
         sampler = PathSampler(space, "uniform", r.seed)

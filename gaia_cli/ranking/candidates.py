@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gaia_cli.errors import BadInput
 from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.archfile import read_archs
 
 TRIES_PER_ARCH = 50  # draws per wanted arch of a group before the group settles for fewer
 
@@ -87,63 +87,9 @@ def read_candidates(spec: str) -> tuple[list[Arch], dict[str, Any]]:
     """Archs from a gaia/arch-set, a gaia/arch, JSON lines of gaia/arch (`space sample`) or a gaia/ranking
     (its candidates), and what the file says of them (the ranking's supernet, for a check by the caller).
 
-    `-` reads stdin. A repeated arch is kept once.
+    `-` reads stdin. A repeated arch is kept once. (`space.archfile.read_archs`, with rank's messages.)
     """
-    from gaia_cli.artifacts import check_header, loads_json, read_input
-
-    src = read_input(spec)
-    try:
-        text = src.data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadInput("is not UTF-8 text, expected archs", src.name) from None
-    if not text.strip():
-        raise BadInput("is empty: no candidates to rank", src.name)
-    try:
-        try:
-            objs = [loads_json(text)]
-        except ValueError:
-            try:
-                objs = [loads_json(ln) for ln in text.splitlines() if ln.strip()]
-            except ValueError as exc:
-                raise BadInput(f"neither a JSON document nor JSON lines of archs ({exc})", src.name) from None
-    except RecursionError:
-        raise BadInput("is nested too deeply to hold archs", src.name) from None
-    archs: list[Arch] = []
-    about: dict[str, Any] = {"source": src.name, "ref": src.ref}
-    for obj in objs:
-        kind = check_header(obj, ("gaia/arch", "gaia/arch-set", "gaia/ranking"), src.name) \
-            if isinstance(obj, dict) and "kind" in obj else None
-        if kind == "gaia/arch-set":
-            items = obj.get("archs")
-            if not isinstance(items, list):
-                raise BadInput("a gaia/arch-set needs 'archs', a list of archs", src.name)
-            archs += [Arch.from_dict(a, src.name) for a in items]
-        elif kind == "gaia/ranking":
-            items = obj.get("candidates")
-            if not isinstance(items, list):
-                raise BadInput("a gaia/ranking needs 'candidates', a list", src.name)
-            archs += [Arch.from_dict(c.get("arch") if isinstance(c, dict) else c, src.name) for c in items]
-            about["supernet"] = obj.get("supernet")
-        else:
-            archs.append(Arch.from_dict(obj, src.name))
+    archs, about = read_archs(spec, purpose="no candidates to rank")
     unique = list(dict.fromkeys(archs))
-    if not unique:
-        raise BadInput("holds no archs: no candidates to rank", src.name)
     about["repeated"] = len(archs) - len(unique)
     return unique, about
-
-
-def best_of_ranking(obj: dict[str, Any], source: str, supernet_sha256: str | None = None) -> Arch:
-    """The `best` of a gaia/ranking: what `finetune --arch`, `eval --arch` and `space flops` take from one.
-
-    With `supernet_sha256` (the --weights a command uses), a ranking of another supernet is refused.
-    """
-    best = obj.get("best")
-    if not isinstance(best, dict):
-        why = "it is partial (merge its shards first)" if obj.get("complete") is False else "it names no best"
-        raise BadInput(f"a gaia/ranking with no best arch: {why}", source)
-    ranked = (obj.get("supernet") or {}).get("sha256")
-    if supernet_sha256 is not None and ranked is not None and ranked != supernet_sha256:
-        raise BadInput(f"is a ranking of another supernet (sha256 {ranked[:12]}...; --weights is "
-                       f"{supernet_sha256[:12]}...)", source)
-    return Arch.from_dict(best, source)

@@ -304,6 +304,7 @@ def preset(name: str) -> SearchSpace:
 
 
 # ------------------------------------------------------------------------------------------------ reading
+# (archs are read by gaia_cli.space.archfile: one arch, or a set of them, from any gaia file)
 
 
 def read_space(spec: str) -> SearchSpace:
@@ -318,18 +319,3 @@ def read_space(spec: str) -> SearchSpace:
         raise BadInput(f"no such file, and not a space preset (known: {', '.join(PRESETS)})", spec)
     art = read_json_artifact(spec, "gaia/space")
     return SearchSpace.from_payload(art.data, art.source.name)
-
-
-def read_arch(spec: str, supernet_sha256: str | None = None) -> Arch:
-    """A `gaia/arch` file, a hand-written {"depth", "width", "scale"} object, or a `gaia/ranking` (its best arch;
-    refused when `supernet_sha256` is given and the ranking is of another supernet). `-` reads stdin."""
-    from gaia_cli.artifacts import check_header, parse_json, read_input
-
-    src = read_input(spec)
-    obj = parse_json(src.data, src.name)
-    if isinstance(obj, dict) and "kind" in obj:
-        if check_header(obj, ("gaia/arch", "gaia/ranking"), src.name) == "gaia/ranking":
-            from gaia_cli.ranking.candidates import best_of_ranking
-
-            return best_of_ranking(obj, src.name, supernet_sha256)
-    return Arch.from_dict(obj, src.name)

@@ -96,11 +96,12 @@ gaia finetune --weights "$out/supernet.manifest" --arch "$out/ranking.json" --da
 # --- end rank ---
 
 # 11. Fine-tune the path on it: classifier surgery keeps the rows of circle, square and triangle and starts
-#     diamond afresh (give --labels to borrow the rows of its nearest class instead). The 1x schedule; the
-#     default rate is GAIA's for a large pre-trained detector, too low for ~150 steps of a tiny one (0.0025:
-#     AP50 37.0, 0.005: 47.2, 0.01: 38.7 on this target).
+#     diamond afresh (give --labels to borrow the rows of its nearest class instead). The default rate is
+#     GAIA's for a large pre-trained detector, too low for a tiny one trained from scratch (0.0025: AP50
+#     37.0, 0.005: 47.2, 0.01: 38.7 on this target, earlier); and the 1x schedule's 13 epochs are 130 steps
+#     on these 40 images: 20 epochs (rate /10 after 13 and 17) took AP50 from 57.3 to 68.0.
 gaia finetune --weights "$out/supernet.manifest" --arch "$out/path.json" --data "$out/target/train.json" \
-  --extra-data "$out/selection.json" \
+  --extra-data "$out/selection.json" --schedule custom --epochs 20 --lr-steps 13,17 \
   --lr-per-image 0.005 --batch-size 4 --workers 0 -o "$out/model.h5" > "$out/model.manifest"
 
 # 12. The fine-tuned model on the target's val split: COCO metrics, then its detections drawn on the images.

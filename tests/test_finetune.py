@@ -193,7 +193,7 @@ def test_bad_inputs(shapes, supernet_file, tmp_path, write_json):
 
 
 def test_extra_data_adds_selected_upstream_images_in_target_labels(shapes, supernet_file, tmp_path, write_json):
-    from gaia_cli.selection.extra import extra_datasets
+    from gaia_cli.data.extra import extra_datasets
 
     upstream = json.loads((shapes / "train.json").read_text())
     # an upstream dataset that calls squares "Squares" and has a category the target lacks

@@ -253,7 +253,7 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     if r.extra_data:
         from torch.utils.data import ConcatDataset
 
-        from gaia_cli.selection.extra import extra_datasets
+        from gaia_cli.data.extra import extra_datasets
 
         extra, extra_report = extra_datasets(r.extra_data, train.categories, default_transforms(train=True))
         for part in extra_report:

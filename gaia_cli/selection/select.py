@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from gaia_cli import console
+from gaia_cli.data.extra import KIND
 from gaia_cli.errors import BadInput
-from gaia_cli.selection.extra import KIND
 from gaia_cli.selection.features import Cache, Identity, cache_path, image_vectors, model_digest, update_cache
 from gaia_cli.selection.strategies import STRATEGIES, candidates, choose
 

@@ -11,13 +11,13 @@ import torch
 from gaia_cli.artifacts import H5Artifact
 from gaia_cli.data.coco import load_coco
 from gaia_cli.data.split import split
-from gaia_cli.engine.evaluate import log_average_miss_rate
-from gaia_cli.engine.finetune import set_frozen, thaw
+from gaia_cli.engine.metrics import log_average_miss_rate
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.surgery import fit_predictor, match_classes
 from gaia_cli.nn.detector import Supernet, extract
 from gaia_cli.nn.io import save_detector
 from gaia_cli.space.arch import preset
+from gaia_cli.tasks.finetune import set_frozen, thaw
 
 from conftest import assert_bad_input, gaia_here, run_gaia
 

@@ -142,10 +142,9 @@ class ErfUpdater:
 
 def run(r: PretrainRequest) -> None:
     from gaia_cli.engine import distributed as ddp
+    from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
     from gaia_cli.engine.schedule import Phase
-    from gaia_cli.engine.supernet import checkpoint_path
-    from gaia_cli.engine.train import (
-        TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
+    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
     from gaia_cli.montage import HEAD_PREFIX
     from gaia_cli.montage.assemble import MontageDataset, Template
     from gaia_cli.montage.loss import MontageNet

@@ -33,7 +33,6 @@ from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
 from gaia_cli.engine.schedule import Phase, describe, effective_warmup, learning_rate, schedule_line
 from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.interrupts import StopRequested
-from gaia_cli.pathfilter.accept import accepting
 from gaia_cli.space.arch import SearchSpace
 from gaia_cli.space.sampling import PathSampler
 
@@ -135,10 +134,15 @@ class Position:
 
 
 class Trainer:
-    """Trains `model` (a `Supernet`) through `phases` on `dataset` (items: (image, target))."""
+    """Trains `model` (a `Supernet`) through `phases` on `dataset` (items: (image, target)).
+
+    `wrap_sampler(sampler, log_every)` is what each phase's path sampler becomes: the commands pass
+    gaia_cli.pathfilter.accept.accepting, so that a pruned space (gaia prune) redraws the paths it does not
+    allow; None keeps the samplers as they are."""
 
     def __init__(self, model: nn.Module, dataset, group_ids: list[int], phases: list[tuple[Phase, SearchSpace]],
-                 options: TrainOptions, device: torch.device, checkpoint: Path, run: dict[str, Any]):
+                 options: TrainOptions, device: torch.device, checkpoint: Path, run: dict[str, Any],
+                 wrap_sampler: Callable[[PathSampler, int], Any] | None = None):
         self.model, self.options, self.device = model, options, device
         self.dataset = SeededDataset(dataset, options.seed)
         self.group_ids = group_ids
@@ -156,7 +160,8 @@ class Trainer:
         self.samplers = [PathSampler(space, options.rules, seed=options.seed * 1000 + i) for i, (_, space) in
                          enumerate(phases)]
         # a pruned space (gaia prune) redraws the paths it does not allow (DetOFA Algorithm 1, lines 11-14)
-        self.samplers = [accepting(s, options.log_every) for s in self.samplers]
+        if wrap_sampler is not None:
+            self.samplers = [wrap_sampler(s, options.log_every) for s in self.samplers]
         self.distiller = None
         if options.distill > 0 and options.paths_per_step > 1:
             from gaia_cli.nn.distill import Distiller

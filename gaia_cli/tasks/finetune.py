@@ -235,6 +235,7 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     from gaia_cli.engine.metrics import coco_metrics, label_map, log_average_miss_rate, predict
     from gaia_cli.engine.train import TrainOptions, Trainer
     from gaia_cli.nn.io import save_detector
+    from gaia_cli.pathfilter.accept import accepting
     from gaia_cli.space.arch import SearchSpace
 
     if rank != 0:
@@ -288,7 +289,8 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
         run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
                    "freeze": frozen, "classes": classes, "schedule": r.schedule, "iou_balanced": r.iou_balanced}
         ckpt = checkpoints(r.output)[1 if stage == "head" else 0]
-        trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key)
+        trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key,
+                          wrap_sampler=accepting)
         if r.resume and ckpt.is_file():
             trainer.resume()
         console.info(f"fine-tuning {arch} ({stage}{', frozen: ' + ', '.join(frozen) if frozen else ''}): "

@@ -133,6 +133,7 @@ def run(r: TrainRequest) -> None:
     from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
     from gaia_cli.nn.detector import Supernet
     from gaia_cli.nn.io import init_weights, save_detector
+    from gaia_cli.pathfilter.accept import accepting
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import parse_rules
 
@@ -199,7 +200,7 @@ def run(r: TrainRequest) -> None:
         run_key = {"data": [ref.as_dict()["sha256"] for ref in refs], "space": space.to_payload(), "classes": classes,
                    "init": init_report["path"] if init_report else None, "iou_balanced": r.iou_balanced}
         trainer = Trainer(model, dataset, aspect_ratio_groups(dataset.aspect_ratios()), phases, options, device,
-                          checkpoint_path(r.output), run_key)
+                          checkpoint_path(r.output), run_key, wrap_sampler=accepting)
         if r.resume:
             trainer.resume()
         console.info(f"training a {space.name} supernet ({space.size():,} paths) on {len(dataset)} images, "

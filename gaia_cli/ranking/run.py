@@ -464,6 +464,8 @@ class Runner:
             self._pool.run(stage, schedule, todo,
                            lambda cand, metrics, secs, done: self.record(stage, cand, metrics, secs, done, len(todo)))
             return
+        from gaia_cli.ranking.stages import evaluate_candidate
+
         for done, cand in enumerate(todo, start=1):
             start = time.perf_counter()
             metrics = evaluate_candidate(self.target(), stage, cand, schedule)
@@ -474,12 +476,6 @@ class Runner:
             self._pool.close()
         if self._temp is not None:
             self._temp.cleanup()
-
-
-def evaluate_candidate(target, stage: str, cand: Candidate, schedule: str) -> dict[str, Any]:
-    if stage == "direct":
-        return target.direct(cand.arch)
-    return target.finetuned(cand.arch, schedule, f"candidate-{cand.id}.{stage}")
 
 
 # ------------------------------------------------------------------------------------------- the artifact

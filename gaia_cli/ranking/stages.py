@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from gaia_cli import console
+from gaia_cli.ranking.candidates import Candidate
 from gaia_cli.space.arch import Arch
 
 METRIC_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -173,3 +174,10 @@ def validation_loss(model: nn.Module, dataset, device: torch.device, batch_size:
     loss = total / max(count, 1)
     return loss if math.isfinite(loss) else None
 
+
+def evaluate_candidate(target: Target, stage: str, cand: Candidate, schedule: str) -> dict[str, Any]:
+    """One candidate's stage on `target`: "direct" (stage 1), else fine-tuned with `schedule` (stage 2 or the
+    reference). The same call in this process (ranking.run) and in a --devices worker (ranking.workers)."""
+    if stage == "direct":
+        return target.direct(cand.arch)
+    return target.finetuned(cand.arch, schedule, f"candidate-{cand.id}.{stage}")

@@ -22,7 +22,7 @@ import time
 def child(freeze: str, scale: int, batch: int, steps: int, device_name: str) -> dict:
     import torch
 
-    from gaia_cli.engine.finetune import set_frozen
+    from gaia_cli.tasks.finetune import set_frozen
     from gaia_cli.nn.detector import build_static
     from gaia_cli.space.arch import Arch, preset
 

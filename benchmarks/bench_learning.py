@@ -145,7 +145,7 @@ def coco_ap(model, classes, annotations: Path, device: str) -> dict:
 
     from gaia_cli import console
     from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.evaluate import evaluate
+    from gaia_cli.engine.metrics import evaluate
 
     with console.quietly():
         return evaluate(model, classes, load_coco(annotations), torch.device(device))

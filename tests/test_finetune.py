@@ -11,13 +11,13 @@ import torch
 from gaia_cli.artifacts import H5Artifact
 from gaia_cli.data.coco import load_coco
 from gaia_cli.data.split import split
-from gaia_cli.engine.evaluate import log_average_miss_rate
-from gaia_cli.engine.finetune import set_frozen, thaw
+from gaia_cli.engine.metrics import log_average_miss_rate
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.surgery import fit_predictor, match_classes
 from gaia_cli.nn.detector import Supernet, extract
 from gaia_cli.nn.io import save_detector
 from gaia_cli.space.arch import preset
+from gaia_cli.tasks.finetune import set_frozen, thaw
 
 from conftest import assert_bad_input, gaia_here, run_gaia
 
@@ -193,7 +193,7 @@ def test_bad_inputs(shapes, supernet_file, tmp_path, write_json):
 
 
 def test_extra_data_adds_selected_upstream_images_in_target_labels(shapes, supernet_file, tmp_path, write_json):
-    from gaia_cli.selection.extra import extra_datasets
+    from gaia_cli.data.extra import extra_datasets
 
     upstream = json.loads((shapes / "train.json").read_text())
     # an upstream dataset that calls squares "Squares" and has a category the target lacks

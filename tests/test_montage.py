@@ -300,7 +300,7 @@ def test_train_supernet_init_loads_every_backbone_tensor(samples, shapes, tmp_pa
 
 
 def test_resume_ends_with_the_same_backbone(samples, tmp_path):
-    from gaia_cli.engine.pretrain import PretrainRequest, run
+    from gaia_cli.tasks.pretrain import PretrainRequest, run
 
     common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, workers=0, device="cpu",
                   warmup_iters=2, lr_per_image=0.005, epochs=2, erf_every=5, erf_images=2)
@@ -321,7 +321,7 @@ def test_iterations_end_the_run_on_that_step_with_the_cosine_at_zero(samples, tm
     """Montage 4.1 counts its schedule in iterations (64k at batch 512): --iterations N ends at step N, within an
     epoch, the cosine reaching 0 there; without --epochs or --iterations the run is the paper's compute at this
     batch, said at start."""
-    from gaia_cli.engine.pretrain import PretrainRequest, paper_iterations, run
+    from gaia_cli.tasks.pretrain import PretrainRequest, paper_iterations, run
 
     common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, workers=0, device="cpu",
                   warmup_iters=0, lr_per_image=0.005, mode="block", log_every=1)

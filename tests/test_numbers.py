@@ -192,7 +192,7 @@ def test_every_preset_space_is_within_the_bounds():
 
 def test_library_calls_check_against_the_same_table():
     from gaia_cli.data.toy import MAX_CATEGORIES
-    from gaia_cli.engine.supernet import TrainRequest, check_options
+    from gaia_cli.tasks.train_supernet import TrainRequest, check_options
     from gaia_cli.search.evolution import Settings
 
     assert checks.MAX_CATEGORIES == MAX_CATEGORIES

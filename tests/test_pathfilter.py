@@ -14,14 +14,14 @@ from conftest import assert_bad_input, gaia_here
 from gaia_cli.artifacts import H5Artifact, InputRef, sha256_file
 from gaia_cli.pathfilter import fit
 from gaia_cli.pathfilter.accept import Acceptance, AcceptingSampler, accepting
-from gaia_cli.pathfilter.buckets import bucket_edges, bucket_of, gflops, sample_per_bucket
+from gaia_cli.pathfilter.buckets import bucket_edges, gflops, sample_per_bucket
 from gaia_cli.pathfilter.filterfile import Scorer, load_filter, save_filter
 from gaia_cli.pathfilter.journal import Journal
 from gaia_cli.pathfilter.model import PathFilter
 from gaia_cli.pathfilter.prune import operations, prune
-from gaia_cli.pathfilter.pruned import Pruning
 from gaia_cli.pathfilter.tokens import Tokenizer, sinusoid
 from gaia_cli.space.arch import Arch, SearchSpace, preset
+from gaia_cli.space.pruning import Pruning, bucket_of
 from gaia_cli.space.sampling import PathSampler
 
 

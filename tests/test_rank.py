@@ -170,7 +170,7 @@ def test_the_ranking_chains_into_finetune(world):
 
 def test_stage_2_fine_tunes_with_the_recipe_given(world, tmp_path, monkeypatch):
     # rank --recipe gaia fine-tunes as the supernet trained (head losses x5, IoU-balanced), as finetune would
-    import gaia_cli.engine.finetune as finetune
+    import gaia_cli.tasks.finetune as finetune
     from gaia_cli.ranking.run import RankRequest, run
 
     seen = []

@@ -119,7 +119,7 @@ def test_head_loss_weight_is_checked_in_finetune_too(toy, tmp_path, value):
 def test_the_head_losses_are_weighted_in_the_step_itself(toy, tmp_path, monkeypatch):
     # the RoI head's losses x5 (GAIA 4.2.2) in the loss each training step minimises, not only in its options
     import gaia_cli.engine.train as train
-    from gaia_cli.engine.supernet import TrainRequest, run
+    from gaia_cli.tasks.train_supernet import TrainRequest, run
 
     losses = {"loss_objectness": torch.tensor(1.0), "loss_rpn_box_reg": torch.tensor(2.0),
               "loss_classifier": torch.tensor(3.0), "loss_box_reg": torch.tensor(4.0), "distill_note": torch.tensor(9.0)}
@@ -136,7 +136,7 @@ def test_the_head_losses_are_weighted_in_the_step_itself(toy, tmp_path, monkeypa
 def test_abps_shrinks_ar101_then_ar77_then_ar50_each_shrink_warmed_up():
     # GAIA 4.2.2: AR101 24 epochs, then AR77 and AR50 13 each, "a single epoch of warm-up" at each shrink
     from gaia_cli.engine.schedule import learning_rate
-    from gaia_cli.engine.supernet import TrainRequest, resolve_phases
+    from gaia_cli.tasks.train_supernet import TrainRequest, resolve_phases
 
     phases = resolve_phases(TrainRequest(data=[], output="x.h5", abps=True), preset("ar50to101"))
     assert [(p.space, sub.name, p.epochs, p.warmup_epochs, p.steps) for p, sub in phases] == [
@@ -150,7 +150,7 @@ def test_abps_shrinks_ar101_then_ar77_then_ar50_each_shrink_warmed_up():
 
 def test_the_fast_schedule_is_two_epochs_a_warm_up_then_a_tenth_of_the_rate():
     # GAIA 4.2.3 as its authors configure it: 2 epochs in all, a warm-up epoch, the rate /10 after the first
-    from gaia_cli.engine.finetune import FinetuneRequest, phases_for
+    from gaia_cli.tasks.finetune import FinetuneRequest, phases_for
     from gaia_cli.engine.schedule import learning_rate
 
     (phase,) = phases_for(FinetuneRequest(weights="w", data="d", output="o", schedule="fast"))

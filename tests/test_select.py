@@ -191,7 +191,7 @@ def cached(world, tmp_path_factory):
 
 
 def test_select_data_writes_a_selection_and_caches_features(world, tmp_path):
-    from gaia_cli.selection.extra import extra_datasets
+    from gaia_cli.data.extra import extra_datasets
 
     features = tmp_path / "features"
     first = gaia_here(*select_args(world, features, "--strategy", "top-k", "--k", 2))
@@ -385,7 +385,7 @@ def test_extra_data_maps_boxes_through_the_label_space_the_selection_used(tmp_pa
     # background for a target that calls it 'ball'; through the label space they keep their class
     from gaia_cli.artifacts import json_artifact, sha256_file
     from gaia_cli.data.toy import make_toy_dataset
-    from gaia_cli.selection.extra import extra_datasets
+    from gaia_cli.data.extra import extra_datasets
 
     make_toy_dataset(tmp_path / "up", 4, 64, 1, 1, classes="circle,square")
     coco = json.loads((tmp_path / "up/train.json").read_text())

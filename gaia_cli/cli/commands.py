@@ -137,7 +137,7 @@ def guarded(func: F) -> F:
 
 def checkpoint(args: dict[str, Any]) -> list[tuple[str, Path]]:
     """`implied` of the training commands: their checkpoint OUTPUT.ckpt.h5."""
-    from gaia_cli.engine.supernet import checkpoint_path
+    from gaia_cli.engine.checkpoints import checkpoint_path
 
     out = args.get("output")
     if out is None or os.fspath(out) == "-":

@@ -42,7 +42,7 @@ def eval_command(
     A supernet path is extracted into a static model and its batch-norm statistics recalibrated first
     (direct evaluation of a path without it is meaningless). Computed by pycocotools.
     """
-    from gaia_cli.engine.evaluation import EvalRequest, run
+    from gaia_cli.tasks.evaluate import EvalRequest, run
 
     metrics = run(EvalRequest(weights, data, arch, images, recalibrate, recalibrate_data, batch_size, device, seed))
     console.emit_json(metrics, output)

@@ -17,7 +17,7 @@ from gaia_cli.engine.recipes import describe as _describe_recipe
 def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
     """What finetune writes besides -o: the checkpoint, the head stage's checkpoint with --two-stage, and the
     split with --percent or --shots when --split-out is not given."""
-    from gaia_cli.engine.supernet import default_split_path, head_checkpoint_path
+    from gaia_cli.engine.checkpoints import default_split_path, head_checkpoint_path
 
     found = checkpoint(args)
     out = Path(args["output"])
@@ -84,7 +84,7 @@ def finetune(
     Classifier weight surgery keeps the rows of categories the supernet knows and borrows the nearest
     class's rows for the others (with --labels). Prints the manifest line with the final metrics.
     """
-    from gaia_cli.engine.finetune import FinetuneRequest, run
+    from gaia_cli.tasks.finetune import FinetuneRequest, run
 
     result = run(FinetuneRequest(weights=weights, data=data, output=output, arch=arch, val=val, images=images,
                                  labels=labels, schedule=schedule, epochs=epochs, lr_steps=lr_steps, lr_decay=lr_decay,

@@ -34,6 +34,6 @@ def predict(
     quiet: Quiet = False,
 ) -> None:
     """Detect objects in images; print the detections in COCO results format (loadable by pycocotools)."""
-    from gaia_cli.engine.predict import PredictRequest, run
+    from gaia_cli.tasks.predict import PredictRequest, run
 
     console.emit_json(run(PredictRequest(weights, inputs, score, coco, draw, batch_size, device)), output)

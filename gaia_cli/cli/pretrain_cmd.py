@@ -67,7 +67,7 @@ def pretrain(
     as in train-supernet. stdout: the manifest line with the last loss and region accuracy. Load the result
     with train-supernet --init.
     """
-    from gaia_cli.engine.pretrain import PretrainRequest, run
+    from gaia_cli.tasks.pretrain import PretrainRequest, run
 
     run(PretrainRequest(samples=samples, output=output, space=space, arch=arch, size=size, split=split, mode=mode,
                         tau=tau, erf_every=erf_every, erf_images=erf_images, epochs=epochs, iterations=iterations,

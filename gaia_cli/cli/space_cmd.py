@@ -36,7 +36,7 @@ def show(
     s = read_space(space)
     console.info(f"space {s.name}: {s.size():,} archs")
     if s.pruning is not None:
-        from gaia_cli.pathfilter.pruned import describe
+        from gaia_cli.space.pruning import describe
 
         console.info(describe(s))
     console.emit_json(json_artifact("gaia/space", s.to_payload()), output)

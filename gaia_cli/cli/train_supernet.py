@@ -76,7 +76,7 @@ def train_supernet(
     when the run is interrupted (Ctrl-C, SIGTERM); --resume continues exactly. Runs under torchrun on several
     processes (NCCL on GPUs, gloo on CPUs) with synchronised batch norm.
     """
-    from gaia_cli.engine.supernet import TrainRequest, run
+    from gaia_cli.tasks.train_supernet import TrainRequest, run
 
     run(TrainRequest(data=data, output=output, space=space, labels=labels, images=images, abps=abps, phases=phases,
                      epochs=epochs, lr_steps=lr_steps, rules=rules, paths_per_step=paths_per_step,

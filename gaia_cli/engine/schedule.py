@@ -24,6 +24,7 @@ from gaia_cli.errors import BadInput
 ABPS = "ar101:24:16,21;ar77:13:8,11;ar50:13:8,11"
 WARMUP_FACTOR = 0.001
 WARMUP_FRACTION = 0.1  # the warm-up of a first phase takes at most this share of the phase's steps
+FINETUNE_SCHEDULES = ("1x", "fast", "custom")  # finetune's --schedule (and rank's); their phases: tasks.finetune
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,8 @@ classes), any other entry (an accuracy, say) is only logged.
 A checkpoint (HDF5, `gaia/checkpoint`: weights, momentum buffers, the sampler's and torch's random states,
 the position in the schedule and the log) is written every `checkpoint_every` steps, when SIGINT/SIGTERM
 asks the run to stop (at the next step boundary), and at `stop_after`. Resuming restores all of it, so on a
-CPU a run stopped and resumed ends with the same weights as one that never stopped.
+CPU a run stopped and resumed ends with the same weights as one that never stopped. The checkpoint's name and
+what a new run does with a leftover one are gaia_cli.engine.checkpoints.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
 from gaia_cli.engine.schedule import Phase, describe, effective_warmup, learning_rate, schedule_line
 from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.interrupts import StopRequested
-from gaia_cli.pathfilter.accept import accepting
 from gaia_cli.space.arch import SearchSpace
 from gaia_cli.space.sampling import PathSampler
 
@@ -133,60 +133,16 @@ class Position:
     iteration_in_phase: int = 0
 
 
-def checkpoint_step(path: Path) -> int:
-    """The step an interrupted run's checkpoint holds (its `state` meta: position.iteration); BadInput if unreadable."""
-    try:
-        with H5Artifact(path, "gaia/checkpoint") as art:
-            step = art.meta("state")["position"]["iteration"]
-    except BadInput as exc:
-        raise BadInput(f"cannot be read as a checkpoint ({exc.message})", path) from None
-    except (OSError, KeyError, TypeError) as exc:
-        raise BadInput(f"cannot be read as a checkpoint ({type(exc).__name__}: {exc})", path) from None
-    if not isinstance(step, int) or isinstance(step, bool):
-        raise BadInput(f"cannot be read as a checkpoint (its step is {step!r})", path)
-    return step
-
-
-def start_checkpoints(checkpoints: list[Path], *, resume: bool, restart: bool) -> None:
-    """What every training command does with a leftover checkpoint, before any work: a new run never destroys one.
-
-    With --resume the Trainer continues from it. Without, an interrupted run's checkpoint is refused (exit 2,
-    naming it and its step), and so is one that cannot be read; --restart discards them (rank 0 deletes; the
-    process group is not up yet, so the rank comes from torchrun's environment) and the run starts over.
-    """
-    import os
-
-    if resume and restart:
-        raise BadInput("--resume continues the interrupted run and --restart discards it: give one, not both")
-    if resume:
-        return
-    for path in checkpoints:
-        if not (path.exists() or path.is_symlink()):
-            continue
-        if path.exists() and not path.is_file():  # a folder, FIFO or device is no one's checkpoint: never removed
-            raise BadInput("is not a regular file, and the checkpoint goes there; move it away", path)
-        if restart:
-            if int(os.environ.get("RANK", "0")) == 0:  # the other ranks leave it to rank 0
-                try:
-                    held = f" (step {checkpoint_step(path)})"
-                except BadInput:
-                    held = " (unreadable)"
-                path.unlink(missing_ok=True)
-                console.info(f"--restart: discarded the interrupted run's checkpoint {path}{held}")
-            continue
-        try:
-            step = checkpoint_step(path)
-        except BadInput as exc:
-            raise BadInput(f"{exc.message}; pass --restart to discard it and start over", path) from None
-        raise BadInput(f"holds an interrupted run at step {step}: pass --resume to continue it, or --restart to "
-                       f"discard it and start over", path)
-
-
 class Trainer:
-    """Trains `model` (a `Supernet`) through `phases` on `dataset` (items: (image, target))."""
+    """Trains `model` (a `Supernet`) through `phases` on `dataset` (items: (image, target)).
+
+    `wrap_sampler(sampler, log_every)` is what each phase's path sampler becomes: the commands pass
+    gaia_cli.pathfilter.accept.accepting, so that a pruned space (gaia prune) redraws the paths it does not
+    allow; None keeps the samplers as they are."""
 
     def __init__(self, model: nn.Module, dataset, group_ids: list[int], phases: list[tuple[Phase, SearchSpace]],
-                 options: TrainOptions, device: torch.device, checkpoint: Path, run: dict[str, Any]):
+                 options: TrainOptions, device: torch.device, checkpoint: Path, run: dict[str, Any],
+                 wrap_sampler: Callable[[PathSampler, int], Any] | None = None):
         self.model, self.options, self.device = model, options, device
         self.dataset = SeededDataset(dataset, options.seed)
         self.group_ids = group_ids
@@ -204,7 +160,8 @@ class Trainer:
         self.samplers = [PathSampler(space, options.rules, seed=options.seed * 1000 + i) for i, (_, space) in
                          enumerate(phases)]
         # a pruned space (gaia prune) redraws the paths it does not allow (DetOFA Algorithm 1, lines 11-14)
-        self.samplers = [accepting(s, options.log_every) for s in self.samplers]
+        if wrap_sampler is not None:
+            self.samplers = [wrap_sampler(s, options.log_every) for s in self.samplers]
         self.distiller = None
         if options.distill > 0 and options.paths_per_step > 1:
             from gaia_cli.nn.distill import Distiller

@@ -40,7 +40,7 @@ def deploy_model(weights: str, arch: str | None, recalibrate: int | None, recali
     A supernet needs `arch`, and its path's BN statistics are re-estimated on `recalibrate` images of
     `recalibrate_data` (default 2000, as `gaia eval`), without which a path's accuracy means nothing."""
     from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.evaluation import recalibrate_path, recalibration_count, select_path
+    from gaia_cli.engine.recalibration import recalibrate_path, recalibration_count, select_path
     from gaia_cli.nn.io import load_detector
 
     model, meta = load_detector(weights)

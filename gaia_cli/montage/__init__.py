@@ -8,7 +8,8 @@
   the dense classification loss.
 """
 
-HEAD_PREFIX = "montage_head."  # the dense classifier's tensors in a pre-trained backbone file
+from gaia_cli.nn import HEAD_PREFIX  # noqa: F401  the dense classifier's tensors in a pre-trained backbone file
+
 GROUPS = ("S", "T", "W")  # square: 0.5 <= w/h <= 1.5; tall: w/h < 0.5; wide: w/h > 1.5
 TALL, WIDE = 0.5, 1.5
 

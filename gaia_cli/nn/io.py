@@ -13,7 +13,7 @@ from torch import nn
 
 from gaia_cli.artifacts import H5Artifact, InputRef, write_h5
 from gaia_cli.errors import BadInput
-from gaia_cli.montage import HEAD_PREFIX
+from gaia_cli.nn import HEAD_PREFIX
 from gaia_cli.nn.detector import Supernet, build_static
 from gaia_cli.space.arch import Arch, SearchSpace
 

@@ -9,7 +9,8 @@
 - `fit`: the FLOPs-bounded pairwise squared hinge loss, the 80/20 split, fitting, baselines and the report.
 - `measure`, `journal`: measuring paths of a supernet (validation loss and AP) into a resumable journal.
 - `filterfile`: the `gaia/pathfilter` HDF5 artifact and the scorer read from it.
-- `pruned`, `prune`: operation pruning (three strategies) and path thresholds recorded in a gaia/space.
+- `prune`: operation pruning (three strategies) and path thresholds recorded in a gaia/space (the record
+  itself, which every reader of a space checks, is `gaia_cli.space.pruning`).
 - `accept`: the acceptance filter that makes a sampler draw only paths a pruned space allows.
 - `run`: `fit-pathfilter` and `prune` as library calls.
 """

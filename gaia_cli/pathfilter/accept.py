@@ -33,7 +33,7 @@ class Acceptance:
     that it is loaded and each path scored once; its file is still checked against the space's record."""
 
     def __init__(self, space: SearchSpace, scorer=None):
-        from gaia_cli.pathfilter.pruned import Pruning
+        from gaia_cli.space.pruning import Pruning
 
         self.space = space
         self.pruning = Pruning.from_payload(space.pruning, space, f"space {space.name!r}")

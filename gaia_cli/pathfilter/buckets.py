@@ -2,7 +2,8 @@
 
 FLOPs are the detector's GMACs at [3, S, S] (`gaia_cli.space.flops.detector_gflops`), which grow with every
 depth, width and scale, so the space's extremes are its smallest and largest archs. A path's bucket is the
-interval its FLOPs fall in (the largest FLOPs belong to the last bucket).
+interval its FLOPs fall in (the largest FLOPs belong to the last bucket): `bucket_of`, which the pruning
+record in a space uses too (gaia_cli.space.pruning).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.pruning import bucket_of
 
 ENUMERATE_UP_TO = 50_000  # spaces this small are enumerated to sample each bucket; larger ones are drawn
 
@@ -34,12 +36,6 @@ def bucket_edges(space: SearchSpace, buckets: int, classes: int) -> list[float]:
     """`buckets` + 1 edges from the smallest arch's FLOPs to the largest's."""
     lo, hi = gflops([space.min_arch, space.max_arch], classes, space.detector)
     return [float(x) for x in np.linspace(lo, hi, buckets + 1)]
-
-
-def bucket_of(flops: np.ndarray | float, edges: list[float]) -> np.ndarray:
-    """The bucket index of each FLOPs value (values outside the edges go to the first or last bucket)."""
-    inner = np.asarray(edges[1:-1], dtype=np.float64)
-    return np.searchsorted(inner, np.asarray(flops, dtype=np.float64), side="right").astype(np.int64)
 
 
 def sample_per_bucket(space: SearchSpace, edges: list[float], classes: int, per_bucket: int,

@@ -16,10 +16,11 @@ import torch
 
 from gaia_cli.artifacts import H5Artifact, InputRef, write_h5
 from gaia_cli.errors import BadInput
-from gaia_cli.pathfilter.buckets import bucket_of, gflops, same_space
+from gaia_cli.pathfilter.buckets import gflops, same_space
 from gaia_cli.pathfilter.model import PathFilter
 from gaia_cli.pathfilter.tokens import Tokenizer
 from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.pruning import bucket_of
 
 KIND = "gaia/pathfilter"
 STATS_PER_BUCKET = 512  # paths per bucket whose scores standardise that bucket's (Scorer.bucket_stats)

@@ -44,7 +44,7 @@ class PathMeter:
     def __init__(self, supernet, classes: list[str], val_coco, calibration_coco, recalibrate: int,
                  device: torch.device, batch_size: int = 4, seed: int = 0, with_ap: bool = True):
         from gaia_cli.data.dataset import DetectionDataset
-        from gaia_cli.engine.evaluate import label_map
+        from gaia_cli.engine.metrics import label_map
 
         self.supernet, self.classes, self.coco = supernet, classes, val_coco
         self.calibration, self.recalibrate, self.device = calibration_coco, recalibrate, device
@@ -53,8 +53,8 @@ class PathMeter:
         self.dataset = DetectionDataset(val_coco, label_of_category={c: label for label, c in mapping.items()})
 
     def __call__(self, arch) -> dict[str, Any]:
-        from gaia_cli.engine.evaluate import evaluate
-        from gaia_cli.engine.evaluation import recalibration_batches
+        from gaia_cli.engine.metrics import evaluate
+        from gaia_cli.engine.recalibration import recalibration_batches
         from gaia_cli.nn.bn import recalibrate
         from gaia_cli.nn.detector import extract
 

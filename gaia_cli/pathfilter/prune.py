@@ -25,7 +25,7 @@ import numpy as np
 from gaia_cli import console
 from gaia_cli.errors import BadInput
 from gaia_cli.pathfilter.buckets import sample_per_bucket
-from gaia_cli.pathfilter.pruned import Pruning
+from gaia_cli.space.pruning import Pruning
 from gaia_cli.space.arch import Arch, SearchSpace
 
 STRATEGIES = ("flops", "flops-score-bucket", "flops-score-all")

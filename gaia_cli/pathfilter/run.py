@@ -173,13 +173,14 @@ def fit_pathfilter(r: FitRequest) -> dict[str, Any] | None:
     and return a summary of the journal (the fit comes after, from every shard's journal)."""
     from gaia_cli.artifacts import check_output_path
     from gaia_cli.pathfilter import fit
-    from gaia_cli.pathfilter.buckets import bucket_edges, bucket_of, gflops
+    from gaia_cli.pathfilter.buckets import bucket_edges, gflops
     from gaia_cli.pathfilter.filterfile import Scorer, load_filter, save_filter
     from gaia_cli.pathfilter.journal import read_measurements
     from gaia_cli.pathfilter.model import PathFilter
     from gaia_cli.pathfilter.report import report_lines
     from gaia_cli.pathfilter.tokens import Tokenizer
     from gaia_cli.space.arch import read_space
+    from gaia_cli.space.pruning import bucket_of
 
     check(r)
     check_output_path(r.output)

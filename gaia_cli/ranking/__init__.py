@@ -9,6 +9,6 @@ those, fine-tune each with the fast schedule, and pick the best.
 - `correlation`: Kendall tau-b and Spearman (scipy.stats) between two stages or two rankings.
 - `journal`: finished candidates appended one line at a time, for --resume, --shard and --merge.
 - `stages`: direct evaluation (stage 1) and fine-tuning by finetune's engine (stage 2, and the 1x reference).
-- `workers`: one worker process per device (--devices).
+- `workers`: one worker process per device (--devices), each running `stages.evaluate_candidate`.
 - `run`: the driver: stages, shards, merging, the gaia/ranking artifact.
 """

@@ -77,10 +77,10 @@ def _check(r: RankRequest) -> None:
                    "--lr-per-image": r.lr_per_image, "--batch-size": r.batch_size, "--warmup-iters": r.warmup_iters,
                    "--workers": r.workers, "--recalibrate": r.recalibrate, "--latency": r.latency,
                    "--flops": r.flops, "--seed": r.seed}, "rank")
-    from gaia_cli.engine.finetune import SCHEDULES
+    from gaia_cli.engine.schedule import FINETUNE_SCHEDULES
 
-    if r.schedule not in SCHEDULES:
-        raise BadInput(f"--schedule must be one of {', '.join(SCHEDULES)}")
+    if r.schedule not in FINETUNE_SCHEDULES:
+        raise BadInput(f"--schedule must be one of {', '.join(FINETUNE_SCHEDULES)}")
     if r.metric not in METRICS:
         raise BadInput(f"--metric must be one of {', '.join(METRICS)}")
     from gaia_cli.engine.recipes import RECIPES
@@ -284,7 +284,7 @@ def run(r: RankRequest) -> dict[str, Any]:
     shard = parse_shard(r.shard)
     devices = parse_devices(r.devices)
     from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.evaluate import label_map
+    from gaia_cli.engine.metrics import label_map
 
     net = read_supernet(r.weights)
     cands, about = candidates_of(r, net)
@@ -464,6 +464,8 @@ class Runner:
             self._pool.run(stage, schedule, todo,
                            lambda cand, metrics, secs, done: self.record(stage, cand, metrics, secs, done, len(todo)))
             return
+        from gaia_cli.ranking.stages import evaluate_candidate
+
         for done, cand in enumerate(todo, start=1):
             start = time.perf_counter()
             metrics = evaluate_candidate(self.target(), stage, cand, schedule)
@@ -474,12 +476,6 @@ class Runner:
             self._pool.close()
         if self._temp is not None:
             self._temp.cleanup()
-
-
-def evaluate_candidate(target, stage: str, cand: Candidate, schedule: str) -> dict[str, Any]:
-    if stage == "direct":
-        return target.direct(cand.arch)
-    return target.finetuned(cand.arch, schedule, f"candidate-{cand.id}.{stage}")
 
 
 # ------------------------------------------------------------------------------------------- the artifact

@@ -5,7 +5,7 @@ Direct evaluation extracts the path from the supernet, fits its box predictor to
 by the same weight surgery finetune does, recalibrates its batch norm on `--recalibrate` target training
 images, and measures COCO AP on the validation set (pycocotools) and the validation loss (the detector's
 training losses on the validation images, without gradients, batch norm in inference mode). Fine-tuning
-runs `gaia_cli.engine.finetune.run` on the candidate (one loop for both commands) into the ranking's work
+runs `gaia_cli.tasks.finetune.run` on the candidate (one loop for both commands) into the ranking's work
 folder and measures the fine-tuned model the same way. Every candidate starts from the same seeds, so its
 result does not depend on which candidates ran before it in the same process: a resumed or sharded ranking
 gives the results of an uninterrupted one.
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from gaia_cli import console
+from gaia_cli.ranking.candidates import Candidate
 from gaia_cli.space.arch import Arch
 
 METRIC_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -54,7 +55,7 @@ class Target:
     def __init__(self, s: Settings, device: torch.device):
         from gaia_cli.data.coco import load_coco
         from gaia_cli.data.dataset import DetectionDataset
-        from gaia_cli.engine.evaluate import label_map
+        from gaia_cli.engine.metrics import label_map
         from gaia_cli.engine.train import seed_all
         from gaia_cli.labels.space import read_labels
         from gaia_cli.labels.surgery import match_classes, vectors_for
@@ -87,7 +88,7 @@ class Target:
 
     def measure(self, model: nn.Module) -> dict[str, Any]:
         """AP (pycocotools) and the validation loss of `model` on the validation set."""
-        from gaia_cli.engine.evaluate import evaluate
+        from gaia_cli.engine.metrics import evaluate
 
         with console.quietly():
             metrics = evaluate(model, self.classes, self.val, self.device, self.s.batch_size)
@@ -97,7 +98,7 @@ class Target:
 
     def direct(self, arch: Arch) -> dict[str, Any]:
         """Stage 1: the path as the supernet holds it, batch norm recalibrated on target training images."""
-        from gaia_cli.engine.evaluation import recalibration_batches
+        from gaia_cli.engine.recalibration import recalibration_batches
         from gaia_cli.nn.bn import recalibrate
 
         static = self.path(arch)
@@ -115,9 +116,9 @@ class Target:
         there while it trains, so a ranking resumed after a kill continues the candidate where it stopped.
         """
         from gaia_cli.artifacts import json_artifact
-        from gaia_cli.engine.finetune import FinetuneRequest, run
-        from gaia_cli.engine.supernet import checkpoint_path
+        from gaia_cli.engine.checkpoints import checkpoint_path
         from gaia_cli.nn.io import load_detector
+        from gaia_cli.tasks.finetune import FinetuneRequest, run
 
         s = self.s
         s.work.mkdir(parents=True, exist_ok=True)
@@ -173,3 +174,10 @@ def validation_loss(model: nn.Module, dataset, device: torch.device, batch_size:
     loss = total / max(count, 1)
     return loss if math.isfinite(loss) else None
 
+
+def evaluate_candidate(target: Target, stage: str, cand: Candidate, schedule: str) -> dict[str, Any]:
+    """One candidate's stage on `target`: "direct" (stage 1), else fine-tuned with `schedule` (stage 2 or the
+    reference). The same call in this process (ranking.run) and in a --devices worker (ranking.workers)."""
+    if stage == "direct":
+        return target.direct(cand.arch)
+    return target.finetuned(cand.arch, schedule, f"candidate-{cand.id}.{stage}")

@@ -23,8 +23,7 @@ def _worker(device: str, settings, tasks, results, quiet: bool, verbose: int) ->
 
     from gaia_cli import devices
     from gaia_cli.errors import GaiaError
-    from gaia_cli.ranking.run import evaluate_candidate
-    from gaia_cli.ranking.stages import Target
+    from gaia_cli.ranking.stages import Target, evaluate_candidate
 
     console.set_verbosity(verbose=verbose, quiet=True if quiet else None)
     if device == "cpu":

@@ -37,8 +37,8 @@ def supernet_objective(r: SearchRequest, space) -> tuple[str, Callable[[Arch], f
 
     from gaia_cli import devices
     from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.evaluate import evaluate, label_map
-    from gaia_cli.engine.evaluation import recalibration_batches
+    from gaia_cli.engine.metrics import evaluate, label_map
+    from gaia_cli.engine.recalibration import recalibration_batches
     from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.detector import extract
     from gaia_cli.nn.io import load_detector

@@ -1,1 +1,2 @@
-"""Data selection: the `gaia/selection` format and its use as extra fine-tuning data."""
+"""Data selection: choosing upstream images for a target task and writing them as a `gaia/selection` (its reader,
+finetune's --extra-data, is gaia_cli.data.extra)."""

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from gaia_cli import console
+from gaia_cli.data.extra import KIND
 from gaia_cli.errors import BadInput
-from gaia_cli.selection.extra import KIND
 from gaia_cli.selection.features import Cache, Identity, cache_path, image_vectors, model_digest, update_cache
 from gaia_cli.selection.strategies import STRATEGIES, candidates, choose
 
@@ -124,7 +124,7 @@ def target_space(target: Source, upstream: list[Source], labels) -> tuple[list[d
 def load_model(r: SelectRequest, device: torch.device, recalibration_data: list):
     """The static model that computes fc7, its identity, and the path it is (None for a static model).
     `recalibration_data`: (name, dataset) of every upstream dataset, whose images re-estimate a path's BN."""
-    from gaia_cli.engine.evaluation import recalibration_batches, select_path
+    from gaia_cli.engine.recalibration import recalibration_batches, select_path
     from gaia_cli.nn.bn import recalibrate
     from gaia_cli.nn.io import load_detector
 

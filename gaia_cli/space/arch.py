@@ -206,7 +206,7 @@ class SearchSpace:
                 for v in value if isinstance(value, list) else [value]:
                     check_field(f"detector {key}", v, source, key)
         if data.get("pruning") is not None:  # checked here, so a bad one is refused wherever a space is read
-            from gaia_cli.pathfilter.pruned import Pruning
+            from gaia_cli.space.pruning import Pruning
 
             Pruning.from_payload(data["pruning"], space, source)
             space.pruning = data["pruning"]

@@ -30,7 +30,6 @@ from gaia_cli.artifacts import check_output_path
 from gaia_cli.errors import BadInput
 
 FREEZE = ("none", "backbone", "backbone+fpn")
-SCHEDULES = ("1x", "fast", "custom")
 
 
 @dataclasses.dataclass
@@ -127,9 +126,10 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     from gaia_cli import devices
     from gaia_cli.data.coco import load_coco
     from gaia_cli.data.split import split
-    from gaia_cli.engine.evaluate import label_map
-    from gaia_cli.engine.evaluation import recalibration_batches, select_path
-    from gaia_cli.engine.supernet import default_split_path
+    from gaia_cli.engine.checkpoints import default_split_path
+    from gaia_cli.engine.metrics import label_map
+    from gaia_cli.engine.recalibration import recalibration_batches, select_path
+    from gaia_cli.engine.schedule import FINETUNE_SCHEDULES
     from gaia_cli.labels.space import read_labels
     from gaia_cli.labels.surgery import fit_predictor, match_classes, vectors_for
     from gaia_cli.nn.bn import recalibrate
@@ -142,8 +142,8 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     r = dataclasses.replace(r, **values)
     if r.freeze not in FREEZE:
         raise BadInput(f"--freeze must be one of {', '.join(FREEZE)}")
-    if r.schedule not in SCHEDULES:
-        raise BadInput(f"--schedule must be one of {', '.join(SCHEDULES)}")
+    if r.schedule not in FINETUNE_SCHEDULES:
+        raise BadInput(f"--schedule must be one of {', '.join(FINETUNE_SCHEDULES)}")
     if r.metric not in ("ap", "mr"):
         raise BadInput("--metric must be ap or mr")
     from gaia_cli.checks import check_options
@@ -157,7 +157,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     if r.two_stage and r.freeze != "none":
         raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
     check_output_path(r.output)
-    from gaia_cli.engine.train import start_checkpoints
+    from gaia_cli.engine.checkpoints import start_checkpoints
 
     start_checkpoints(checkpoints(r.output), resume=r.resume, restart=r.restart)
     device = devices.resolve(r.device)
@@ -213,7 +213,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
 
 def checkpoints(output: Path) -> list[Path]:
     """The run's checkpoints: OUTPUT.ckpt.h5, and OUTPUT.head.ckpt.h5 of --two-stage's first stage."""
-    from gaia_cli.engine.supernet import checkpoint_path, head_checkpoint_path
+    from gaia_cli.engine.checkpoints import checkpoint_path, head_checkpoint_path
 
     return [checkpoint_path(output), head_checkpoint_path(output)]
 
@@ -232,9 +232,10 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     from gaia_cli.data.dataset import DetectionDataset, default_transforms
     from gaia_cli.data.sampler import aspect_ratio_groups
     from gaia_cli.engine import distributed as ddp
-    from gaia_cli.engine.evaluate import coco_metrics, label_map, log_average_miss_rate, predict
+    from gaia_cli.engine.metrics import coco_metrics, label_map, log_average_miss_rate, predict
     from gaia_cli.engine.train import TrainOptions, Trainer
     from gaia_cli.nn.io import save_detector
+    from gaia_cli.pathfilter.accept import accepting
     from gaia_cli.space.arch import SearchSpace
 
     if rank != 0:
@@ -253,7 +254,7 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
     if r.extra_data:
         from torch.utils.data import ConcatDataset
 
-        from gaia_cli.selection.extra import extra_datasets
+        from gaia_cli.data.extra import extra_datasets
 
         extra, extra_report = extra_datasets(r.extra_data, train.categories, default_transforms(train=True))
         for part in extra_report:
@@ -288,7 +289,8 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
         run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
                    "freeze": frozen, "classes": classes, "schedule": r.schedule, "iou_balanced": r.iou_balanced}
         ckpt = checkpoints(r.output)[1 if stage == "head" else 0]
-        trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key)
+        trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key,
+                          wrap_sampler=accepting)
         if r.resume and ckpt.is_file():
             trainer.resume()
         console.info(f"fine-tuning {arch} ({stage}{', frozen: ' + ', '.join(frozen) if frozen else ''}): "

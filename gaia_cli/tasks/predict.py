@@ -3,6 +3,8 @@
 `image_id` comes from a COCO file's `images` (matched by file name) when `--coco` is given, else from a
 file's numeric stem (`000123.jpg` -> 123), else the file's position in the list (1, 2, ...). `category_id`
 is the COCO file's id of the class (matched by name) with `--coco`, else the class's index (1..C).
+
+The command's workflow; evaluation's own pass over a COCO dataset is gaia_cli.engine.metrics.predict.
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
-"""`eval` as a library call: load the weights, pick the path, recalibrate BN, evaluate with pycocotools."""
+"""A supernet path made ready to measure: the static model picked from loaded weights (`select_path`), its
+batch norm re-estimated on seeded batches grouped by aspect ratio (`recalibration_batches`,
+`recalibrate_path`, `recalibration_count`).
+
+Machinery shared by `eval` (gaia_cli.tasks.evaluate, the command's workflow), finetune, export, search,
+fit-pathfilter, select-data and rank; the COCO metrics themselves are gaia_cli.engine.metrics.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,19 +16,6 @@ from gaia_cli import console
 from gaia_cli.errors import BadInput
 
 DEFAULT_RECALIBRATION = 2000
-
-
-@dataclasses.dataclass
-class EvalRequest:
-    weights: str
-    data: str
-    arch: str | None = None
-    images: Path | None = None
-    recalibrate: int | None = None
-    recalibrate_data: str | None = None
-    batch_size: int = 4
-    device: str = "auto"
-    seed: int = 0
 
 
 def recalibration_batches(coco, batch_size: int, seed: int):
@@ -71,35 +62,3 @@ def select_path(model, meta: dict[str, Any], arch_spec: str | None, source: str)
     if arch_spec is not None and read_arch(arch_spec) != meta["arch"]:
         raise BadInput(f"this model is the path {meta['arch']}; --arch names another", source)
     return model, meta["arch"]
-
-
-def run(r: EvalRequest) -> dict[str, Any]:
-    from gaia_cli import devices
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.evaluate import evaluate, label_map
-    from gaia_cli.nn.exported import load_any
-
-    from gaia_cli.checks import check_options
-
-    check_options({"--batch-size": r.batch_size, "--recalibrate": r.recalibrate, "--seed": r.seed}, "eval")
-    device = devices.resolve(r.device)
-    model, meta = load_any(r.weights, device)
-    if "exported" in meta and r.recalibrate:
-        raise BadInput("is an exported model: its BN statistics are fixed in the file (export again with "
-                       "--recalibrate to change them)", r.weights)
-    coco = load_coco(r.data, r.images)
-    label_map(meta["classes"], coco)  # refuse mismatched categories before any work
-    static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
-    static.to(device)
-    count = recalibration_count(meta["role"], r.recalibrate)
-    recal: dict[str, Any] = {"images": 0}
-    if count:
-        source = coco if r.recalibrate_data is None else load_coco(r.recalibrate_data)
-        recal = recalibrate_path(static, source, count, r.batch_size, r.seed)
-    metrics = evaluate(static, meta["classes"], coco, device, r.batch_size)
-    console.info(f"{coco.source}: AP {metrics['AP']:.2f} AP50 {metrics['AP50']:.2f} on {len(coco.images)} images")
-    out = {"arch": arch.as_dict(), "weights": meta["ref"].as_dict(), "data": coco.ref.as_dict(),
-           "recalibration": recal, **metrics}
-    if "exported" in meta:
-        out["exported"] = meta["exported"]
-    return out

@@ -3,6 +3,10 @@
 The model's classes are matched to the dataset's categories by name (case, punctuation and plurals aside);
 detections of classes the dataset lacks are dropped, and a dataset category the model lacks is an error.
 Returns AP, AP50, AP75, APs, APm, APl (in %) and the AP of each category.
+
+Machinery: the `eval` command's workflow is gaia_cli.tasks.evaluate, and the path it measures is made ready by
+gaia_cli.engine.recalibration; `predict` here is evaluation's pass over a COCO dataset, not the `predict`
+command (gaia_cli.tasks.predict).
 """
 
 from __future__ import annotations

@@ -142,14 +142,14 @@ class ErfUpdater:
 
 def run(r: PretrainRequest) -> None:
     from gaia_cli.engine import distributed as ddp
+    from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
     from gaia_cli.engine.schedule import Phase
-    from gaia_cli.engine.supernet import checkpoint_path
-    from gaia_cli.engine.train import (
-        TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
+    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
     from gaia_cli.montage import HEAD_PREFIX
     from gaia_cli.montage.assemble import MontageDataset, Template
     from gaia_cli.montage.loss import MontageNet
     from gaia_cli.montage.samples import MontageSamples
+    from gaia_cli.pathfilter.accept import accepting
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.archfile import read_arch
     from gaia_cli.space.sampling import parse_rules
@@ -198,7 +198,7 @@ def run(r: PretrainRequest) -> None:
                        "erf_every": r.erf_every, "erf_images": r.erf_images}
         run_key = {"samples": samples.identity, "space": space.to_payload(), **pretraining}
         trainer = Trainer(model, dataset, [0] * len(dataset), [(phase, space)], options, device,
-                          checkpoint_path(r.output), run_key)
+                          checkpoint_path(r.output), run_key, wrap_sampler=accepting)
         if r.resume:
             trainer.resume()
         erf = ErfUpdater(trainer, space, r) if r.mode == "erf" else None

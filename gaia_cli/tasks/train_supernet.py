@@ -45,20 +45,6 @@ class TrainRequest:
     seed: int = 0
 
 
-def checkpoint_path(output: Path) -> Path:
-    return output.with_name(output.name.removesuffix(".h5") + ".ckpt.h5")
-
-
-def head_checkpoint_path(output: Path) -> Path:
-    """finetune --two-stage's first-stage checkpoint: OUTPUT.head.ckpt.h5."""
-    return output.with_name(output.name.removesuffix(".h5") + ".head.ckpt.h5")
-
-
-def default_split_path(output: Path) -> Path:
-    """Where finetune writes a --percent/--shots split without --split-out: OUTPUT.split.json."""
-    return output.with_name(output.name.removesuffix(".h5") + ".split.json")
-
-
 def load_training_data(data: list[str], labels_spec: str | None, images: Path | None):
     """(dataset, classes, input refs) for one or several COCO files, through a label space if given."""
     from gaia_cli.data.coco import load_coco
@@ -143,10 +129,11 @@ def check_options(r: TrainRequest) -> None:
 
 def run(r: TrainRequest) -> None:
     from gaia_cli.engine import distributed as ddp
-    from gaia_cli.engine.train import (
-        TrainOptions, Trainer, prepare_replica, seed_all, start_checkpoints, training_device)
+    from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
+    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
     from gaia_cli.nn.detector import Supernet
     from gaia_cli.nn.io import init_weights, save_detector
+    from gaia_cli.pathfilter.accept import accepting
     from gaia_cli.space.arch import read_space
     from gaia_cli.space.sampling import parse_rules
 
@@ -213,7 +200,7 @@ def run(r: TrainRequest) -> None:
         run_key = {"data": [ref.as_dict()["sha256"] for ref in refs], "space": space.to_payload(), "classes": classes,
                    "init": init_report["path"] if init_report else None, "iou_balanced": r.iou_balanced}
         trainer = Trainer(model, dataset, aspect_ratio_groups(dataset.aspect_ratios()), phases, options, device,
-                          checkpoint_path(r.output), run_key)
+                          checkpoint_path(r.output), run_key, wrap_sampler=accepting)
         if r.resume:
             trainer.resume()
         console.info(f"training a {space.name} supernet ({space.size():,} paths) on {len(dataset)} images, "

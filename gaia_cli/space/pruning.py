@@ -1,5 +1,8 @@
 """What a pruned space (a gaia/space with "pruning") no longer allows, read without torch.
 
+The record `gaia prune` (gaia_cli.pathfilter.prune) writes into a space and every reader of a space checks:
+it lives here, beside the space, so that reading a space needs nothing of the path filter's package.
+
 `pruning` holds the FLOPs bucket edges (and the classes the FLOPs were counted with), for each bucket the
 operations removed there (depth choices per stage, width choices per stem/stage) and the path score
 threshold, and the path filter that scores paths (its path and sha256). A path is allowed when none of its
@@ -10,10 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gaia_cli.errors import BadInput
-from gaia_cli.space.arch import Arch, SearchSpace
+
+if TYPE_CHECKING:  # annotations only: gaia_cli.space.arch imports this module to check a space's record
+    import numpy as np
+
+    from gaia_cli.space.arch import Arch, SearchSpace
+
+
+def bucket_of(flops: np.ndarray | float, edges: list[float]) -> np.ndarray:
+    """The bucket index of each FLOPs value (values outside the edges go to the first or last bucket)."""
+    import numpy as np
+
+    inner = np.asarray(edges[1:-1], dtype=np.float64)
+    return np.searchsorted(inner, np.asarray(flops, dtype=np.float64), side="right").astype(np.int64)
 
 
 @dataclasses.dataclass
@@ -32,7 +47,6 @@ class Pruning:
         return len(self.edges) - 1
 
     def bucket(self, arch: Arch, detector: dict[str, Any]) -> int:
-        from gaia_cli.pathfilter.buckets import bucket_of
         from gaia_cli.space.flops import detector_gflops
 
         return int(bucket_of(detector_gflops(arch, self.classes, detector), self.edges))
@@ -45,7 +59,6 @@ class Pruning:
     def buckets_of_rows(self, rows: np.ndarray, detector: dict[str, Any]) -> np.ndarray:
         """`bucket` of many paths at once, as gene rows [N, 10] (4 depths, 5 widths, the scale): the FLOPs
         in one vectorised closed form."""
-        from gaia_cli.pathfilter.buckets import bucket_of
         from gaia_cli.space.flops import detector_gflops_rows
 
         return bucket_of(detector_gflops_rows(rows, self.classes, detector), self.edges)

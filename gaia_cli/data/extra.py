@@ -1,5 +1,8 @@
 """Upstream images chosen for a target task (`gaia/selection`, written by `select-data`), as extra data.
 
+The reader lives with the datasets, below the selection that writes the file (gaia_cli.selection.select), so
+that finetune's `--extra-data` needs nothing of the selection package.
+
 Layout (JSON, schema 1), beside the header keys:
 
     "datasets": [{"name": "coco", "path": "/data/coco/instances_train2017.json", "images": null}, ...]

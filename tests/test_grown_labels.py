@@ -76,7 +76,7 @@ def test_a_space_that_renumbers_or_drops_old_classes_is_refused(grown):
         init_supernet(Supernet(preset("tiny"), 4), tmp / "sn.h5", ["square", "circle", "triangle"])
     with pytest.raises(BadInput, match="fewer than the --init supernet's 3"):
         init_supernet(Supernet(preset("tiny"), 3), tmp / "sn.h5", OLD[:2])
-    with pytest.raises(BadInput, match="not over --space 'small'"):
+    with pytest.raises(BadInput, match="differ from --space 'small''s"):
         init_supernet(Supernet(preset("small"), 7), tmp / "sn.h5", OLD)
 
 
@@ -90,4 +90,4 @@ def test_train_supernet_starts_from_the_whole_supernet_with_a_grown_label_space(
         assert art.meta("state")["run"]["classes"] == labels.names
     # a supernet over another space is one line, exit 2
     assert_bad_input(gaia_here("train-supernet", "--data", shapes / "train.json", "--labels", tmp / "grown.json",
-                               "--space", "small", "--init", tmp / "sn.h5", "-o", tmp / "s3.h5"), "not over --space 'small'")
+                               "--space", "small", "--init", tmp / "sn.h5", "-o", tmp / "s3.h5"), "differ from --space 'small''s")

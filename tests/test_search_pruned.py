@@ -14,7 +14,7 @@ import torch
 from conftest import assert_bad_input, gaia_here
 from gaia_cli.pathfilter.accept import Acceptance
 from gaia_cli.pathfilter.buckets import bucket_edges
-from gaia_cli.pathfilter.filterfile import Scorer, save_filter
+from gaia_cli.pathfilter.filterfile import Scorer, load_filter, save_filter
 from gaia_cli.pathfilter.model import PathFilter
 from gaia_cli.pathfilter.tokens import Tokenizer
 from gaia_cli.space.arch import Arch, preset, read_space
@@ -107,22 +107,36 @@ def test_the_pruned_spaces_own_filter_as_objective_scores_each_path_once(pruned,
 
     space, filt = pruned
     seen: list[bytes] = []
-    score_tokens = Scorer.score_tokens
+    score_tokens, bucket_stats = Scorer.score_tokens, Scorer.bucket_stats
+    in_stats = [False]
 
     def counting(self, tokens, buckets, batch=4096):
-        seen.extend(t.tobytes() for t in tokens)
+        if not in_stats[0]:  # the fixed per-bucket sample that standardises scores is scored apart
+            seen.extend(t.tobytes() for t in tokens)
         return score_tokens(self, tokens, buckets, batch)
 
+    def stats(self, *args, **kwargs):
+        in_stats[0] = True
+        try:
+            return bucket_stats(self, *args, **kwargs)
+        finally:
+            in_stats[0] = False
+
     monkeypatch.setattr(Scorer, "score_tokens", counting)
+    monkeypatch.setattr(Scorer, "bucket_stats", stats)
     doc = run(SearchRequest(space=str(space), flops=0.05, pathfilter=str(filt), classes=7, top=5,
                             settings=Settings(population=10, generations=5)))
     archs = doc["archs"]
     assert len(seen) == len(set(seen)) > 0  # no path scored twice (thresholds and objective)
     assert _refused(space, archs) == []
     acceptance = Acceptance(read_space(str(space)))
-    for a in archs:
+    monkeypatch.undo()
+    scorer = load_filter(str(filt))
+    for a in archs:  # the objective is the filter's score standardised within the path's bucket
         assert a["objective"]["name"] == "pathfilter"
-        assert a["objective"]["score"] == pytest.approx(acceptance.verdict(Arch.from_dict(a))[2], abs=1e-6)
+        _, bucket, raw = acceptance.verdict(Arch.from_dict(a))
+        mean, sd = scorer.bucket_stats()[bucket]
+        assert a["objective"]["score"] == pytest.approx((raw - mean) / sd, abs=1e-5)
     assert [a["objective"]["score"] for a in archs] == sorted((a["objective"]["score"] for a in archs), reverse=True)
 
 

@@ -41,12 +41,14 @@ def extra_datasets(spec: str, target_categories: list[dict[str, Any]], transform
     labels = _label_space(art.data.get("label_space"), name)
     label_of_key: dict[str, int] = {}
     label_of_unified: dict[int, int] = {}
-    if labels is not None:
-        for cid, unified in labels.unified_ids(target_categories, None).items():
-            label_of_unified.setdefault(unified, 1 + [c["id"] for c in target_categories].index(cid))
+    label_of_id: dict[int, int] = {}
     for label, cat in enumerate(target_categories, start=1):
+        label_of_id.setdefault(cat["id"], label)
         for k in keys(cat["name"]):
             label_of_key.setdefault(k, label)
+    if labels is not None:
+        for cid, unified in labels.unified_ids(target_categories, None).items():
+            label_of_unified.setdefault(unified, label_of_id[cid])
     wanted: dict[str, set[int]] = {}
     for item in chosen:
         if not isinstance(item, dict) or not isinstance(item.get("image_id"), int):

@@ -32,6 +32,7 @@ the corpus lacks. Rows are kept in `--workdir` (rerun to fill in or extend a tab
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -196,10 +197,13 @@ class Bench:
     def select(self, weights: Path, arch: Path, target: str, seed: int, tag: str) -> Path:
         out = self.work / "ft" / f"{tag}.selection.json"
         upstream = [a for s in UPSTREAM for a in ("--upstream", f"{s}={self.work / 'up' / s / 'train.json'}")]
+        # a features folder holds one model's vectors: one folder per (weights, arch)
+        key = hashlib.sha256(f"{weights.name}{json.loads(arch.read_text())}".encode()).hexdigest()[:12]
+        features = self.work / "features" / key
         out.write_text(gaia("select-data", "--weights", weights, "--arch", arch, "--target",
                             self.target(target) / "train.json", *upstream, "--labels", self.labels, "--strategy",
                             "most-similar", "--budget", self.cfg["select"], "--recalibrate", 64, "--features",
-                            self.work / "features", *self.run_opts, "--seed", seed, "-q"))
+                            features, *self.run_opts, "--seed", seed, "-q"))
         return out
 
     def arm(self, arm: str, target: str, budget: float, seed: int) -> dict:

@@ -282,6 +282,51 @@ def test_the_fast_schedule_against_1x_gives_the_study_and_the_regret(world, refe
     assert got["kendall_tau_b"] == pytest.approx(stats.kendalltau(reference, [r["direct"]["loss"] for r in whole]).statistic)
 
 
+@pytest.fixture(scope="module")
+def trained(world):
+    """The tiny supernet trained 80 steps on world's 8 training images: its paths detect them, each as well
+    as its share of the weights allows (ranked on those images, the paths' AP is above 0 and differs)."""
+    out = world / "trained.h5"
+    proc = gaia_here("train-supernet", "--data", world / "toy" / "train.json", "--space", "tiny", "--epochs", 40,
+                     "--batch-size", 4, "--lr-per-image", 0.005, "--workers", 0, "--device", "cpu", "-q", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_a_trained_supernet_is_ranked_by_what_eval_and_finetune_measure(world, trained, tmp_path):
+    """On a supernet that detects something, each stage's score is what the commands a user would run give:
+    stage 1 is `gaia eval` of the path (BN recalibrated on the same images), stage 2 `gaia finetune` then
+    `gaia eval`; the winner is the best fine-tuned."""
+    train = world / "toy" / "train.json"
+    three = tmp_path / "three.jsonl"
+    three.write_text("".join((world / "candidates.jsonl").read_text().splitlines(keepends=True)[:3]))
+    out = tmp_path / "ranking.json"
+    proc = gaia_here("rank", "--weights", trained, "--data", train, "--val", train, "--candidates", three,
+                     "--keep", 1, *QUICK, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    ranking = json.loads(out.read_text())
+    rows = _rows(ranking)
+    direct = [r["direct"]["AP"] for r in rows]
+    assert max(direct) > 0 and len({round(ap, 6) for ap in direct}) == 3, direct  # trained, and the paths differ
+    for r in rows:
+        proc = gaia_here("eval", "--weights", trained, "--arch", "-", "--data", train, "--recalibrate", 8,
+                         "--batch-size", 4, "--device", "cpu", "-q", input=json.dumps(r["arch"]))
+        assert proc.returncode == 0, proc.stderr
+        assert r["direct"]["AP"] == pytest.approx(json.loads(proc.stdout)["AP"], abs=1e-9), r["arch"]
+    finetuned = [r for r in rows if r["finetuned"]]
+    assert len(finetuned) == 2  # the two groups' bests, --keep 1
+    best = max(finetuned, key=lambda r: r["finetuned"]["AP"])
+    assert ranking["best"]["candidate"] == best["id"]
+    model = tmp_path / "best.h5"
+    proc = gaia_here("finetune", "--weights", trained, "--arch", out, "--data", train, "--schedule", "custom",
+                     "--epochs", 1, "--batch-size", 4, "--recalibrate", 8, "--warmup-iters", 0, "--workers", 0,
+                     "--device", "cpu", "-q", "-o", model)
+    assert proc.returncode == 0, proc.stderr
+    proc = gaia_here("eval", "--weights", model, "--data", train, "--batch-size", 4, "--device", "cpu", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert best["finetuned"]["AP"] == pytest.approx(json.loads(proc.stdout)["AP"], abs=1e-9)
+
+
 # ------------------------------------------------------------------------------------------------ bad input
 
 

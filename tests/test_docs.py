@@ -341,7 +341,8 @@ def test_every_test_the_docs_name_exists():
 
 
 def test_every_benchmark_script_is_described():
-    readme, benchmarks = README.read_text(encoding="utf-8"), (REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    readme = README.read_text(encoding="utf-8")
+    benchmarks = (REPO / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     for script in sorted((REPO / "benchmarks").glob("bench_*.py")):
         assert script.name in readme, f"{script.name} is not in the README's benchmarks"
         assert f"benchmarks/{script.name}" in benchmarks, f"{script.name} is not described in docs/benchmarks.md"

@@ -412,7 +412,7 @@ def test_fit_pathfilter_measures_a_supernets_paths_in_shards_resumes_and_fits_fr
 
 
 def test_detofa_algorithm_1_runs_end_to_end(tmp_path, toy):
-    """DetOFA Algorithm 1 as the README's chain: a pre-trained supernet; the full net fine-tuned (line 2); the
+    """DetOFA Algorithm 1 as docs/commands.md's chain: a pre-trained supernet; the full net fine-tuned (line 2); the
     supernet warmed up (3); paths measured and the filter fitted (4-5); the space pruned (6-7); the warmed-up
     supernet trained on on the pruned space, paths drawn uniformly and redrawn below their bucket's threshold
     (8-17); the filter re-fitted and the pruned space searched by it (3.3)."""

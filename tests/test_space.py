@@ -207,7 +207,7 @@ def test_flops_and_params_of_resnet50_fpn():
 
 
 def test_flops_close_to_gaia_table2():
-    """Our counts differ from GAIA's by their counter's unstated details (see README); never by much."""
+    """Our counts differ from GAIA's by their counter's unstated details (docs/commands.md); never by much."""
     ratios = [summary(_row_arch(r))["detector"]["gflops"] / r["gflops"] for r in TABLE["rows"]]
     assert all(0.85 < r < 1.15 for r in ratios), ratios
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +13,9 @@ from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Restart, Resume, Seed, StopAfter, Verbose, Workers)
 from gaia_cli.engine.recipes import describe as _describe_recipe
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("finetune")
 
 
 def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
@@ -68,14 +72,14 @@ def finetune(
     split_out: Annotated[Optional[Path], typer.Option("--split-out", help="Where the split goes (default: OUTPUT.split.json).", dir_okay=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="ap (COCO) or mr (adds the log-average miss rate MR^-2).")] = "ap",
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Training images to recalibrate the extracted path's BN with.")] = 2000,
-    amp: Amp = False,
-    workers: Workers = 2,
-    checkpoint_every: CheckpointEvery = 500,
-    stop_after: StopAfter = None,
-    resume: Resume = False,
-    restart: Restart = False,
-    device: Device = "auto",
-    seed: Seed = 0,
+    amp: Amp = RUN.amp,
+    workers: Workers = RUN.workers,
+    checkpoint_every: CheckpointEvery = RUN.checkpoint_every,
+    stop_after: StopAfter = RUN.stop_after,
+    resume: Resume = RUN.resume,
+    restart: Restart = RUN.restart,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -91,8 +95,9 @@ def finetune(
                                  lr_per_image=lr_per_image, head_loss_weight=head_loss_weight,
                                  iou_balanced=iou_balanced, recipe=recipe, batch_size=batch_size, warmup_iters=warmup_iters,
                                  freeze=freeze, two_stage=two_stage, extra_data=extra_data, percent=percent, shots=shots, split_out=split_out,
-                                 metric=metric, recalibrate=recalibrate, amp=amp, workers=workers,
-                                 checkpoint_every=checkpoint_every, stop_after=stop_after, resume=resume, restart=restart,
-                                 device=device, seed=seed))
+                                 metric=metric, recalibrate=recalibrate,
+                                 run=replace(RUN, amp=amp, workers=workers, checkpoint_every=checkpoint_every,
+                                             stop_after=stop_after, resume=resume, restart=restart, device=device,
+                                             seed=seed)))
     if result:
         console.emit_line(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,6 +11,9 @@ import typer
 from gaia_cli import console
 from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import BatchSize, Device, Output, Quiet, Seed, Verbose, Workers
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("select-data")
 
 
 @command(
@@ -39,10 +43,10 @@ def select_data(
     recalibrate: Annotated[int, typer.Option("--recalibrate", help="Upstream images to recalibrate a supernet path's BN with.")] = 200,
     batch_size: BatchSize = 8,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Upstream vectors compared at a time (memory is bounded by this).")] = 8192,
-    workers: Workers = 2,
+    workers: Workers = RUN.workers,
     output: Output = None,
-    device: Device = "auto",
-    seed: Seed = 0,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -58,6 +62,7 @@ def select_data(
     result = run(SelectRequest(weights=weights, target=target, upstream=upstream, arch=arch, labels=labels,
                                strategy=strategy, k=k, budget=budget, min_per_category=min_per_category,
                                features=features, features_only=features_only, recalibrate=recalibrate,
-                               batch_size=batch_size, chunk_rows=chunk_rows, workers=workers, device=device, seed=seed))
+                               batch_size=batch_size, chunk_rows=chunk_rows,
+                               run=replace(RUN, workers=workers, device=device, seed=seed)))
     if result is not None:
         console.emit_json(result, output)

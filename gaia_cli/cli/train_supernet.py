@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +13,9 @@ from gaia_cli.cli.options import (
     Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
     StopAfter, Verbose, WeightDecay, Workers)
 from gaia_cli.engine.recipes import describe as _describe_recipe
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("train-supernet")
 
 
 def _recipe(name: str) -> str:
@@ -55,15 +59,15 @@ def train_supernet(
         "with it (the log says which); scratch (a random start) = " + _recipe("scratch") + "; pretrained (a "
         "pre-trained start, GAIA's rate) = " + _recipe("pretrained") + "; gaia (GAIA 4.2.2) = " + _recipe("gaia") + "."))] = "auto",
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights: a gaia/weights backbone or a torchvision ResNet .pth (the backbone), or a gaia/weights supernet of the same space or the space it was pruned from (all of it; with --labels, a label space grown from its classes by unify-labels --base: old classes keep their rows, new ones borrow their nearest class's).", dir_okay=False)] = None,
-    amp: Amp = False,
-    workers: Workers = 2,
-    checkpoint_every: CheckpointEvery = 500,
-    log_every: LogEvery = 20,
-    stop_after: StopAfter = None,
-    resume: Resume = False,
-    restart: Restart = False,
-    device: Device = "auto",
-    seed: Seed = 0,
+    amp: Amp = RUN.amp,
+    workers: Workers = RUN.workers,
+    checkpoint_every: CheckpointEvery = RUN.checkpoint_every,
+    log_every: LogEvery = RUN.log_every,
+    stop_after: StopAfter = RUN.stop_after,
+    resume: Resume = RUN.resume,
+    restart: Restart = RUN.restart,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -83,5 +87,5 @@ def train_supernet(
                      distill=distill, batch_size=batch_size, lr_per_image=lr_per_image, warmup_iters=warmup_iters,
                      weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight,
                      iou_balanced=iou_balanced, recipe=recipe, init=init,
-                     amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
-                     stop_after=stop_after, resume=resume, restart=restart, device=device, seed=seed))
+                     run=replace(RUN, amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
+                                 stop_after=stop_after, resume=resume, restart=restart, device=device, seed=seed)))

@@ -117,6 +117,7 @@ class Target:
         """
         from gaia_cli.artifacts import json_artifact
         from gaia_cli.engine.checkpoints import checkpoint_path
+        from gaia_cli.engine.runcontrol import RunControl
         from gaia_cli.nn.io import load_detector
         from gaia_cli.tasks.finetune import FinetuneRequest, run
 
@@ -128,8 +129,8 @@ class Target:
         request = FinetuneRequest(
             weights=s.weights, data=s.data, output=out, arch=str(arch_file), val=None, images=s.images,
             labels=s.labels, schedule=schedule, epochs=s.epochs, lr_per_image=s.lr_per_image, recipe=s.recipe,
-            batch_size=s.batch_size, warmup_iters=s.warmup_iters, recalibrate=s.recalibrate, workers=s.workers,
-            resume=resume, restart=not resume, device=str(self.device), seed=s.seed)
+            batch_size=s.batch_size, warmup_iters=s.warmup_iters, recalibrate=s.recalibrate,
+            run=RunControl(workers=s.workers, resume=resume, restart=not resume, device=str(self.device), seed=s.seed))
         with console.quietly():
             result = run(request)
         if not result:  # stopped (it cannot be: no --stop-after); nothing to measure

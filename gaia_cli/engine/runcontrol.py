@@ -1,9 +1,9 @@
 """How a run is carried out, apart from what it computes: one frozen `RunControl`, each default written once.
 
-Every training and feature request (train-supernet, finetune, pretrain, select-data) holds one as `run`, and
-the engine's `TrainOptions` takes it as it is. Their commands' --device, --seed, --workers, --amp,
---checkpoint-every, --log-every, --stop-after, --resume and --restart take their defaults from here as well, so
-a request made in a library call and the command line agree.
+Every training and feature request (train-supernet, finetune, pretrain, select-data, rank's stages) holds one as
+`run`, and the engine's `TrainOptions` takes it as it is. The commands' --device, --seed, --workers, --amp,
+--checkpoint-every, --log-every, --stop-after, --resume and --restart take their defaults from here as well,
+so a request made in a library call and the command line agree.
 
 A command whose runs need other defaults has them in `DEFAULTS`, with the reason; `defaults(command)` is what
 its request and its --help use. No torch here: the command line reads this module to show its help.
@@ -24,8 +24,8 @@ class RunControl:
     checkpoint_every: int = 500  # steps between checkpoints (OUTPUT.ckpt.h5)
     log_every: int = 20  # steps between log lines
     stop_after: int | None = None  # stop after this many steps, with a checkpoint (a run split into jobs)
-    resume: bool = False  # continue an interrupted run from its checkpoint
-    restart: bool = False  # discard an interrupted run's checkpoint and start over
+    resume: bool = False  # continue an interrupted run from its checkpoint (rank: its journal)
+    restart: bool = False  # discard an interrupted run's checkpoint (rank: its journal) and start over
 
     def numbers(self) -> dict[str, Any]:
         """The numeric fields by option name, for gaia_cli.checks.check_options."""
@@ -39,6 +39,9 @@ DEFAULTS: dict[str, RunControl] = {
     # runs are long in steps (the paper's compute is 512,000 steps of the default 64 montages on one
     # process): a checkpoint every 1000 of them.
     "pretrain": RunControl(workers=4, checkpoint_every=1000),
+    # rank fine-tunes its candidates, with --devices in daemonic worker processes, which may not start
+    # processes of their own (DataLoader workers included): loading in the process itself.
+    "rank": RunControl(workers=0),
 }
 
 

@@ -9,8 +9,8 @@ import typer
 
 from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
-    StopAfter, Verbose, WeightDecay, Workers)
+    Amp, Arch, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules,
+    Seed, Space, StopAfter, Verbose, WeightDecay, Workers)
 from gaia_cli.engine.runcontrol import defaults
 
 RUN = defaults("pretrain")  # more workers and rarer checkpoints than the other commands: see there
@@ -31,8 +31,8 @@ RUN = defaults("pretrain")  # more workers and rarer checkpoints than the other 
 def pretrain(
     samples: Annotated[str, typer.Argument(help="Samples from extract-montage (gaia/montage-samples; a manifest line or - works).")],
     output: OutputH5,
-    space: Annotated[Optional[str], typer.Option("--space", help="Pre-train this supernet's backbone, a path per step: a preset or a gaia/space file (default ar50to101).")] = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="Pre-train one fixed arch instead (gaia/arch JSON; - reads stdin).")] = None,
+    space: Space("Pre-train this supernet's backbone, a path per step", " (default ar50to101)") = None,
+    arch: Arch("Pre-train one fixed arch instead (gaia/arch JSON)") = None,
     size: Annotated[int, typer.Option("--size", help="Side of the square montage (pixels).")] = 224,
     split: Annotated[float, typer.Option("--split", help="Where the template is cut, as a share of the side: the top-left region is split x split.")] = 1 / 3,
     mode: Annotated[str, typer.Option("--mode", help="Soft labels: erf (ERF-adaptive, the paper's), block (one label per region) or global (one area-weighted label).")] = "erf",

@@ -10,8 +10,8 @@ import typer
 
 from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
-    StopAfter, Verbose, WeightDecay, Workers)
+    Amp, BatchSize, CheckpointEvery, ClipGrad, Datasets, Device, Images, Labels, LogEvery, OutputH5, PathsPerStep, Quiet,
+    Restart, Resume, Rules, Seed, Space, StopAfter, Verbose, WeightDecay, Workers)
 from gaia_cli.engine.recipes import describe as _describe_recipe
 from gaia_cli.engine.runcontrol import defaults
 
@@ -35,11 +35,11 @@ def _recipe(name: str) -> str:
     ),
 )
 def train_supernet(
-    data: Annotated[list[str], typer.Option("--data", help="A COCO training set; repeat for several (then give --labels).")],
+    data: Datasets("training"),
     output: OutputH5,
-    space: Annotated[str, typer.Option("--space", help="Search space: a preset (ar50, ar77, ar101, ar50to101, small, tiny) or a gaia/space file.")] = "ar50to101",
-    labels: Annotated[Optional[str], typer.Option("--labels", help="A gaia/labels space that maps every dataset's categories (from unify-labels).")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (one --data only; default: found beside it).", file_okay=False)] = None,
+    space: Space("The search space") = "ar50to101",
+    labels: Labels("it maps every dataset's categories") = None,
+    images: Images("a single --data") = None,
     abps: Annotated[bool, typer.Option("--abps", help="GAIA's anchor-based progressive shrinking: ar101:24:16,21;ar77:13:8,11;ar50:13:8,11.")] = False,
     phases: Annotated[Optional[str], typer.Option("--phases", help="Phases SPACE:EPOCHS[:STEPS], ';'-separated; each shrink adds a warm-up epoch.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases; default 12).", show_default=False)] = None,

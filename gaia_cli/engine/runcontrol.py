@@ -2,8 +2,8 @@
 
 Every training and feature request (train-supernet, finetune, pretrain, select-data, rank's stages) holds one as
 `run`, and the engine's `TrainOptions` takes it as it is. The commands' --device, --seed, --workers, --amp,
---checkpoint-every, --log-every, --stop-after, --resume and --restart take their defaults from here as well,
-so a request made in a library call and the command line agree.
+--checkpoint-every, --log-every, --stop-after, --resume and --restart take their defaults from here as well
+(gaia_cli.cli.options), so a request made in a library call and the command line agree.
 
 A command whose runs need other defaults has them in `DEFAULTS`, with the reason; `defaults(command)` is what
 its request and its --help use. No torch here: the command line reads this module to show its help.

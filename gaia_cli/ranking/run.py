@@ -476,14 +476,15 @@ def ranking(r: RankRequest, net: Supernet, cands: list[Candidate], about: dict[s
                **{stage: results.get((stage, c.id)) for stage in STAGES}}
         row["stage"], row["why"] = _why(c, results, metric, bests, ranked, kept_ids, winner, r)
         rows.append(row)
+    s = r.settings
     payload: dict[str, Any] = {
         "complete": waiting is None,
         "supernet": {**net.ref.as_dict(), "space": net.space.name},
         "space": about["space"],
         "metric": metric,
-        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": r.settings.schedule, "recipe": r.settings.recipe,
-                     "recalibrate": r.settings.recalibrate, "reference": r.reference, "within": about.get("within"), "seed": r.settings.run.seed, "budget": {"latency_ms": r.latency, "device": r.device,
-                                                                          "gflops": r.flops},
+        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": s.schedule, "recipe": s.recipe,
+                     "recalibrate": s.recalibrate, "reference": r.reference, "within": about.get("within"), "seed": s.run.seed,
+                     "budget": {"latency_ms": r.latency, "device": r.device, "gflops": r.flops},
                      "candidates": about.get("candidates") or about.get("sampled")},
         "groups": [{"scale": g[0], "depth": g[1], "candidates": [c.id for c in members],
                     "best": bests[g].id if g in bests else None} for g, members in groups(cands).items()],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import socket
@@ -300,15 +301,17 @@ def test_train_supernet_init_loads_every_backbone_tensor(samples, shapes, tmp_pa
 
 
 def test_resume_ends_with_the_same_backbone(samples, tmp_path):
+    from gaia_cli.engine.runcontrol import defaults
     from gaia_cli.tasks.pretrain import PretrainRequest, run
 
-    common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, workers=0, device="cpu",
-                  warmup_iters=2, lr_per_image=0.005, epochs=2, erf_every=5, erf_images=2)
-    run(PretrainRequest(output=tmp_path / "whole.h5", **common))
+    common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, warmup_iters=2, lr_per_image=0.005,
+                  epochs=2, erf_every=5, erf_images=2)
+    here = dataclasses.replace(defaults("pretrain"), workers=0, device="cpu")
+    run(PretrainRequest(output=tmp_path / "whole.h5", run=here, **common))
     # stopped on a step where the soft labels are due again; resumed with data-loading workers
-    run(PretrainRequest(output=tmp_path / "split.h5", stop_after=10, **common))
+    run(PretrainRequest(output=tmp_path / "split.h5", run=dataclasses.replace(here, stop_after=10), **common))
     assert (tmp_path / "split.ckpt.h5").is_file() and not (tmp_path / "split.h5").exists()
-    run(PretrainRequest(output=tmp_path / "split.h5", resume=True, **{**common, "workers": 2}))
+    run(PretrainRequest(output=tmp_path / "split.h5", run=dataclasses.replace(here, workers=2, resume=True), **common))
     with H5Artifact(tmp_path / "whole.h5", "gaia/weights") as a, H5Artifact(tmp_path / "split.h5", "gaia/weights") as b:
         ta, tb = a.tensors(), b.tensors()
         ra, rb = a.meta("pretraining"), b.meta("pretraining")
@@ -321,10 +324,11 @@ def test_iterations_end_the_run_on_that_step_with_the_cosine_at_zero(samples, tm
     """Montage 4.1 counts its schedule in iterations (64k at batch 512): --iterations N ends at step N, within an
     epoch, the cosine reaching 0 there; without --epochs or --iterations the run is the paper's compute at this
     batch, said at start."""
+    from gaia_cli.engine.runcontrol import defaults
     from gaia_cli.tasks.pretrain import PretrainRequest, paper_iterations, run
 
-    common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, workers=0, device="cpu",
-                  warmup_iters=0, lr_per_image=0.005, mode="block", log_every=1)
+    common = dict(samples=str(samples), space="tiny", size=96, batch_size=4, warmup_iters=0, lr_per_image=0.005,
+                  mode="block", run=dataclasses.replace(defaults("pretrain"), workers=0, device="cpu", log_every=1))
     run(PretrainRequest(output=tmp_path / "n.h5", iterations=7, **common))
     with H5Artifact(tmp_path / "n.h5", "gaia/weights") as art:
         record = art.meta("pretraining")

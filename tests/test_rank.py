@@ -3,6 +3,7 @@ the chain into finetune, resume after SIGKILL, shards merged, and bad inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -171,15 +172,18 @@ def test_the_ranking_chains_into_finetune(world):
 def test_stage_2_fine_tunes_with_the_recipe_given(world, tmp_path, monkeypatch):
     # rank --recipe gaia fine-tunes as the supernet trained (head losses x5, IoU-balanced), as finetune would
     import gaia_cli.tasks.finetune as finetune
+    from gaia_cli.engine.runcontrol import defaults
     from gaia_cli.ranking.run import RankRequest, run
+    from gaia_cli.ranking.settings import Settings
 
     seen = []
     real = finetune.run
     monkeypatch.setattr(finetune, "run", lambda request: seen.append(request) or real(request))
-    ranking = run(RankRequest(weights=str(world / "supernet.h5"), data=str(world / "toy" / "train.json"),
-                              val=str(world / "toy" / "val.json"), candidates=str(world / "candidates.jsonl"),
-                              keep=0.25, schedule="custom", epochs=1, batch_size=4, recalibrate=8, warmup_iters=0,
-                              recipe="gaia", output=tmp_path / "r.json", compute_device="cpu"))
+    settings = Settings(weights=str(world / "supernet.h5"), data=str(world / "toy" / "train.json"),
+                        val=str(world / "toy" / "val.json"), schedule="custom", epochs=1, batch_size=4, recalibrate=8,
+                        warmup_iters=0, recipe="gaia", run=dataclasses.replace(defaults("rank"), device="cpu"))
+    ranking = run(RankRequest(settings=settings, candidates=str(world / "candidates.jsonl"), keep=0.25,
+                              output=tmp_path / "r.json"))
     assert seen and all(r.recipe == "gaia" for r in seen)
     assert ranking["settings"]["recipe"] == "gaia"
     assert_bad_input(gaia_here(*_args(world, "--recipe", "nope")), "--recipe must be one of default, gaia")

@@ -119,6 +119,7 @@ def test_head_loss_weight_is_checked_in_finetune_too(toy, tmp_path, value):
 def test_the_head_losses_are_weighted_in_the_step_itself(toy, tmp_path, monkeypatch):
     # the RoI head's losses x5 (GAIA 4.2.2) in the loss each training step minimises, not only in its options
     import gaia_cli.engine.train as train
+    from gaia_cli.engine.runcontrol import RunControl
     from gaia_cli.tasks.train_supernet import TrainRequest, run
 
     losses = {"loss_objectness": torch.tensor(1.0), "loss_rpn_box_reg": torch.tensor(2.0),
@@ -129,7 +130,7 @@ def test_the_head_losses_are_weighted_in_the_step_itself(toy, tmp_path, monkeypa
     real = train.weighted_loss
     monkeypatch.setattr(train, "weighted_loss", lambda l, w: weights.append(w) or real(l, w))
     run(TrainRequest(data=[str(toy / "train.json")], output=tmp_path / "s.h5", space="tiny", recipe="gaia",
-                     epochs=1, stop_after=2, batch_size=4, workers=0, device="cpu"))
+                     epochs=1, batch_size=4, run=RunControl(stop_after=2, workers=0, device="cpu")))
     assert weights == [5.0, 5.0]
 
 

@@ -8,7 +8,10 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
+from gaia_cli.cli.options import Output, Quiet, Seed, Space, Verbose
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("bench-latency")  # its --device (where to measure; with --predict, a profile) and --seed defaults
 
 
 @command(
@@ -25,11 +28,11 @@ from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
 )
 def bench_latency(
     archs: Annotated[Optional[list[str]], typer.Argument(help="Arch files (a gaia/arch, a gaia/arch-set from search --top, a gaia/ranking's candidates, or JSON lines of archs), or - for stdin.", show_default=False)] = None,
-    space: Annotated[str, typer.Option("--space", help="The space of --sample and --build-profile (a preset or a gaia/space file).")] = "ar50to101",
+    space: Space("The space of --sample and --build-profile") = "ar50to101",
     sample: Annotated[int, typer.Option("--sample", help="Measure this many archs sampled from --space.")] = 0,
     model: Annotated[Optional[str], typer.Option("--model", help="Measure a static model file (gaia/weights, role model).")] = None,
     exported: Annotated[Optional[str], typer.Option("--exported", help="Measure an exported model (gaia export: ONNX Runtime, CUDA where present, or TorchScript), beside --model in turns when given: median, p90, ratio.")] = None,
-    device: Annotated[str, typer.Option("--device", help="Where to measure (auto, cpu, cuda, cuda:N); with --predict, the profile (v100 or a file).")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="Where to measure (auto, cpu, cuda, cuda:N); with --predict, the profile (v100 or a file).")] = RUN.device,
     predict: Annotated[bool, typer.Option("--predict", help="Print the --device profile's predictions; measure nothing.")] = False,
     build_profile: Annotated[bool, typer.Option("--build-profile", help="Measure every block of --space and write a latency profile.")] = False,
     check: Annotated[Optional[str], typer.Option("--check", help="Compare this profile's predictions with measurements here (MAPE, max).")] = None,
@@ -41,7 +44,7 @@ def bench_latency(
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Run in channels-last memory format.")] = False,
     name: Annotated[Optional[str], typer.Option("--name", help="Name of a built profile (default: the device's name).")] = None,
     output: Output = None,
-    seed: Seed = 0,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

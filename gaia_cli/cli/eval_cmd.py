@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
-import typer
-
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import Device, Output, Quiet, Seed, Verbose
+from gaia_cli.cli.options import (
+    Arch, Data, Device, ForwardBatchSize, Images, Output, Quiet, Recalibrate, RecalibrateData, Seed, Verbose, Weights)
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("eval")  # its --device and --seed defaults
 
 
 @command(
@@ -24,16 +23,16 @@ from gaia_cli.cli.options import Device, Output, Quiet, Seed, Verbose
     ),
 )
 def eval_command(
-    weights: Annotated[str, typer.Option("--weights", help="A supernet or a static model (gaia/weights), an exported model (gaia export: ONNX or TorchScript), or a manifest line.")],
-    data: Annotated[str, typer.Option("--data", help="The COCO-format dataset to evaluate on.")],
-    arch: Annotated[Optional[str], typer.Option("--arch", help="The path to evaluate (needed for a supernet); - reads stdin.")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --data (default: found beside it).", file_okay=False)] = None,
-    recalibrate: Annotated[Optional[int], typer.Option("--recalibrate", help="Images to re-estimate BN statistics with (default: 2000 for a supernet path, 0 for a model).")] = None,
-    recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images for --recalibrate (default: --data's images; no labels are used).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 4,
+    weights: Weights("A supernet or a static model (gaia/weights), an exported model (gaia export: ONNX or TorchScript), or a manifest line."),
+    data: Data("The dataset to evaluate on"),
+    arch: Arch("The path to evaluate (needed for a supernet)") = None,
+    images: Images() = None,
+    recalibrate: Recalibrate("Images", "", " (default: 2000 for a supernet path, 0 for a model)") = None,
+    recalibrate_data: RecalibrateData("default: --data's images; no labels are used") = None,
+    batch_size: ForwardBatchSize = 4,
     output: Output = None,
-    device: Device = "auto",
-    seed: Seed = 0,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

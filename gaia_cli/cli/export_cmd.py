@@ -9,7 +9,10 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import OutputH5, Quiet, Seed, Verbose
+from gaia_cli.cli.options import Arch, OutputH5, Quiet, Recalibrate, RecalibrateData, Seed, Verbose
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("export")  # its --seed default
 
 
 @command(
@@ -29,15 +32,15 @@ def export(
     weights: Annotated[str, typer.Argument(help="A static model (gaia/weights, role model), a supernet with --arch, or a manifest line.")],
     output: OutputH5,
     format: Annotated[str, typer.Option("--format", help="onnx (ONNX Runtime, TensorRT) or torchscript (torch.jit.load).")] = "onnx",
-    arch: Annotated[Optional[str], typer.Option("--arch", help="The path to export from a supernet (as eval takes it); - reads stdin.")] = None,
+    arch: Arch("The path to export from a supernet (as eval takes it)") = None,
     size: Annotated[Optional[str], typer.Option("--size", help="ONNX input size HEIGHT,WIDTH (or one number); fixed unless --dynamic. Default: the arch's scale, square.", show_default=False)] = None,
     dynamic: Annotated[bool, typer.Option("--dynamic", help="ONNX: free input height and width (TorchScript always takes any size).")] = False,
     opset: Annotated[Optional[int], typer.Option("--opset", help="ONNX opset, 11-20 (default 17).", show_default=False)] = None,
     check: Annotated[Optional[str], typer.Option("--check", help="A COCO dataset whose images the export is checked on (default: generated toy images).")] = None,
     check_images: Annotated[int, typer.Option("--check-images", help="Images to check on.")] = 8,
-    recalibrate: Annotated[Optional[int], typer.Option("--recalibrate", help="Images to re-estimate a supernet path's BN statistics with (default 2000; 0 for a model).", show_default=False)] = None,
-    recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images for --recalibrate (needed for a supernet path).")] = None,
-    seed: Seed = 0,
+    recalibrate: Recalibrate("Images", "a supernet path's", " (default 2000; 0 for a model)", show_default=False) = None,
+    recalibrate_data: RecalibrateData("needed for a supernet path") = None,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

@@ -8,8 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import OutputH5, Quiet, Seed, Verbose
+from gaia_cli.cli.options import Datasets, Images, Labels, OutputH5, Quiet, Seed, Verbose
+from gaia_cli.engine.runcontrol import defaults
 from gaia_cli.errors import BadInput
+
+RUN = defaults("extract-montage")  # its --seed's default
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -33,19 +36,20 @@ def _pair(text: str) -> tuple[float, float]:
     ),
 )
 def extract_montage(
-    data: Annotated[list[str], typer.Option("--data", help="A COCO detection set; repeat for several (then give --labels).")],
+    data: Datasets("detection"),
     output: OutputH5,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="A gaia/labels space: samples are labelled with its unified ids.")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (one --data only; default: found beside it).", file_okay=False)] = None,
+    labels: Labels("samples are labelled with its unified ids") = None,
+    images: Images("a single --data") = None,
     enlarge: Annotated[str, typer.Option("--enlarge", help="LOW,HIGH: each box's sides are scaled by a factor drawn from this range, for context.")] = "1.0,1.5",
     ratio: Annotated[float, typer.Option("--ratio", help="Positives per negative (the paper: 10); 0 for no negatives.")] = 10.0,
     min_size: Annotated[int, typer.Option("--min-size", help="Skip objects whose box is narrower or shorter than this (pixels).")] = 16,
     max_side: Annotated[int, typer.Option("--max-side", help="Shrink crops so their longer side is at most this (pixels).")] = 224,
+    # not the run control's --workers (data loading): processes that cut the images, extraction's own
     workers: Annotated[int, typer.Option("--workers", help="Worker processes that cut images (0: in this process).")] = 4,
     preview: Annotated[int, typer.Option("--preview", help="Assemble this many montages from the samples for a look.")] = 0,
     preview_out: Annotated[Optional[Path], typer.Option("--preview-out", help="The picture (.png or .jpg) the preview montages go to.", dir_okay=False)] = None,
     preview_size: Annotated[int, typer.Option("--preview-size", help="Side of each preview montage (pixels).")] = 224,
-    seed: Seed = 0,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

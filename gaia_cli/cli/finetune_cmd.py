@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,8 +11,12 @@ import typer
 from gaia_cli import console
 from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, Device, OutputH5, Quiet, Restart, Resume, Seed, StopAfter, Verbose, Workers)
+    Amp, Arch, BatchSize, CheckpointEvery, Data, Device, Images, Labels, OutputH5, Quiet, Recalibrate, Restart, Resume,
+    Seed, StopAfter, Verbose, Weights, Workers)
 from gaia_cli.engine.recipes import describe as _describe_recipe
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("finetune")
 
 
 def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
@@ -41,13 +46,13 @@ def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
     ),
 )
 def finetune(
-    weights: Annotated[str, typer.Option("--weights", help="A supernet (with --arch) or a static model (gaia/weights).")],
-    data: Annotated[str, typer.Option("--data", help="The target training set (COCO format).")],
+    weights: Weights("A supernet (with --arch) or a static model (gaia/weights)."),
+    data: Data("The target training set"),
     output: OutputH5,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="The path to extract from the supernet; - reads stdin.")] = None,
+    arch: Arch("The path to extract from the supernet") = None,
     val: Annotated[Optional[str], typer.Option("--val", help="Evaluate on this set after each epoch.")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --data (default: found beside it).", file_okay=False)] = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="The supernet's gaia/labels space: new categories borrow the rows of their nearest class by word vectors.")] = None,
+    images: Images() = None,
+    labels: Labels("new categories borrow the rows of their nearest class by word vectors", "The supernet's") = None,
     schedule: Annotated[str, typer.Option("--schedule", help="1x (13 epochs, /5 after 8 and 11), fast (2 epochs: a warm-up epoch, then one at the rate /10) or custom.")] = "1x",
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops (custom).")] = None,
@@ -67,15 +72,15 @@ def finetune(
     shots: Annotated[Optional[int], typer.Option("--shots", help="Train on K instances of each class (the other boxes of their images: ignore regions).")] = None,
     split_out: Annotated[Optional[Path], typer.Option("--split-out", help="Where the split goes (default: OUTPUT.split.json).", dir_okay=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="ap (COCO) or mr (adds the log-average miss rate MR^-2).")] = "ap",
-    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Training images to recalibrate the extracted path's BN with.")] = 2000,
-    amp: Amp = False,
-    workers: Workers = 2,
-    checkpoint_every: CheckpointEvery = 500,
-    stop_after: StopAfter = None,
-    resume: Resume = False,
-    restart: Restart = False,
-    device: Device = "auto",
-    seed: Seed = 0,
+    recalibrate: Recalibrate("Training images", "the extracted path's") = 2000,
+    amp: Amp = RUN.amp,
+    workers: Workers = RUN.workers,
+    checkpoint_every: CheckpointEvery = RUN.checkpoint_every,
+    stop_after: StopAfter = RUN.stop_after,
+    resume: Resume = RUN.resume,
+    restart: Restart = RUN.restart,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -91,8 +96,9 @@ def finetune(
                                  lr_per_image=lr_per_image, head_loss_weight=head_loss_weight,
                                  iou_balanced=iou_balanced, recipe=recipe, batch_size=batch_size, warmup_iters=warmup_iters,
                                  freeze=freeze, two_stage=two_stage, extra_data=extra_data, percent=percent, shots=shots, split_out=split_out,
-                                 metric=metric, recalibrate=recalibrate, amp=amp, workers=workers,
-                                 checkpoint_every=checkpoint_every, stop_after=stop_after, resume=resume, restart=restart,
-                                 device=device, seed=seed))
+                                 metric=metric, recalibrate=recalibrate,
+                                 run=replace(RUN, amp=amp, workers=workers, checkpoint_every=checkpoint_every,
+                                             stop_after=stop_after, resume=resume, restart=restart, device=device,
+                                             seed=seed)))
     if result:
         console.emit_line(result)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import Quiet, Verbose
+from gaia_cli.cli.options import Images, Quiet, Verbose
 
 
 @command(
@@ -23,7 +22,7 @@ from gaia_cli.cli.options import Quiet, Verbose
 )
 def inspect(
     file: Annotated[str, typer.Argument(help="An artifact (JSON or HDF5), a COCO annotations file, a manifest line, or - for stdin.")],
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of a COCO file (default: found beside it).", file_okay=False)] = None,
+    images: Images("a COCO file") = None,
     check_images: Annotated[bool, typer.Option("--check-images", help="Decode every image of a COCO dataset (slow).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 2 if a COCO dataset has any validation problem.")] = False,
     verbose: Verbose = 0,

@@ -9,7 +9,11 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import BatchSize, Device, Output, OutputH5, Quiet, Seed, Verbose
+from gaia_cli.cli.options import (
+    BatchSize, Data, Device, Output, OutputH5, Quiet, Recalibrate, RecalibrateData, Seed, Space, Verbose, Weights)
+from gaia_cli.engine.runcontrol import defaults
+
+FIT_RUN, PRUNE_RUN = defaults("fit-pathfilter"), defaults("prune")  # their --device and --seed defaults
 
 
 def journal(args: dict[str, Any]) -> list[tuple[str, Path]]:
@@ -42,14 +46,14 @@ def journal(args: dict[str, Any]) -> list[tuple[str, Path]]:
 )
 def fit_pathfilter(
     output: OutputH5,
-    weights: Annotated[Optional[str], typer.Option("--weights", help="The supernet whose paths are measured (or a backbone from pretrain, with montage --data).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Validation set (COCO) each path's loss and AP are measured on, or montage samples (from extract-montage) for a --weights backbone from pretrain: pretrain's dense loss, no AP.")] = None,
-    recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images to recalibrate each path's BN with (default: --data's).")] = None,
-    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Images to recalibrate each path's BN with.")] = 200,
+    weights: Weights("The supernet whose paths are measured (or a backbone from pretrain, with montage --data).") = None,
+    data: Data("The validation set each path's loss and AP are measured on", ", or montage samples (from extract-montage) for a --weights backbone from pretrain: pretrain's dense loss, no AP") = None,
+    recalibrate_data: RecalibrateData() = None,
+    recalibrate: Recalibrate("Images", "each path's") = 200,
     paths_per_bucket: Annotated[int, typer.Option("--paths-per-bucket", help="Paths measured in each FLOPs bucket (m in DetOFA's Algorithm 1).")] = 50,
     buckets: Annotated[int, typer.Option("--buckets", help="FLOPs buckets: equal-width intervals between the space's smallest and largest FLOPs.")] = 5,
     measurements: Annotated[Optional[list[str]], typer.Option("--measurements", help="Fit from measured paths instead (JSON lines {arch, loss, ap}; journals too); repeat for several files.")] = None,
-    space: Annotated[Optional[str], typer.Option("--space", help="The space of --measurements (or a sub-space of the supernet's to measure).")] = None,
+    space: Space("The space of --measurements, or a sub-space of the supernet's to measure") = None,
     classes: Annotated[int, typer.Option("--classes", help="Classes, background included, for FLOPs with --measurements (a supernet gives its own).")] = 81,
     init: Annotated[Optional[str], typer.Option("--init", help="Fine-tune this filter (fitted before, e.g. on another task) instead of starting afresh.")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of fitting; the one of best held-out loss is kept.")] = 200,
@@ -57,8 +61,8 @@ def fit_pathfilter(
     journal_file: Annotated[Optional[Path], typer.Option("--journal", help="The measurement journal (default: OUTPUT.journal.jsonl; a run that finds it continues).", dir_okay=False)] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Measure only shard I of N (I/N, 1-based) into OUTPUT.shard-I-of-N.jsonl; fit later with --measurements.")] = None,
     batch_size: BatchSize = 4,
-    device: Device = "auto",
-    seed: Seed = 0,
+    device: Device = FIT_RUN.device,
+    seed: Seed = FIT_RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -91,7 +95,7 @@ def fit_pathfilter(
     ),
 )
 def prune(
-    space: Annotated[str, typer.Option("--space", help="The space to prune: a preset or a gaia/space file.")],
+    space: Space("The space to prune"),
     pathfilter: Annotated[str, typer.Option("--pathfilter", help="A path filter of that space (from fit-pathfilter).")],
     strategy: Annotated[str, typer.Option("--strategy", help="Operation pruning: flops (random per bucket), flops-score-bucket (worst per bucket), flops-score-all (worst overall, then per bucket).")] = "flops-score-all",
     op_ratio: Annotated[float, typer.Option("--op-ratio", help="Fraction of each bucket's operations pruned (flops, flops-score-bucket).")] = 0.1,
@@ -100,7 +104,7 @@ def prune(
     path_ratio: Annotated[float, typer.Option("--path-ratio", help="Each bucket's score threshold at this quantile: paths below it are redrawn (0: none).")] = 0.25,
     samples: Annotated[int, typer.Option("--samples", help="Paths sampled to score each operation, and per bucket for the thresholds.")] = 200,
     output: Output = None,
-    seed: Seed = 0,
+    seed: Seed = PRUNE_RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

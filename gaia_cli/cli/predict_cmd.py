@@ -9,7 +9,10 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import Device, Output, Quiet, Verbose
+from gaia_cli.cli.options import Device, ForwardBatchSize, Output, Quiet, Verbose
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("predict")  # its --device default
 
 
 @command(
@@ -27,9 +30,9 @@ def predict(
     score: Annotated[float, typer.Option("--score", help="Keep detections scoring at least this.")] = 0.3,
     coco: Annotated[Optional[str], typer.Option("--coco", help="A COCO file giving image ids (by file name) and category ids (by name).")] = None,
     draw: Annotated[Optional[Path], typer.Option("--draw", help="Save each image with its detections drawn into this folder.", file_okay=False)] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    batch_size: ForwardBatchSize = 4,
     output: Output = None,
-    device: Device = "auto",
+    device: Device = RUN.device,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
 
 from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
-    StopAfter, Verbose, WeightDecay, Workers)
+    Amp, Arch, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules,
+    Seed, Space, StopAfter, Verbose, WeightDecay, Workers)
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("pretrain")  # more workers and rarer checkpoints than the other commands: see there
 
 
 @command(
@@ -27,8 +31,8 @@ from gaia_cli.cli.options import (
 def pretrain(
     samples: Annotated[str, typer.Argument(help="Samples from extract-montage (gaia/montage-samples; a manifest line or - works).")],
     output: OutputH5,
-    space: Annotated[Optional[str], typer.Option("--space", help="Pre-train this supernet's backbone, a path per step: a preset or a gaia/space file (default ar50to101).")] = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="Pre-train one fixed arch instead (gaia/arch JSON; - reads stdin).")] = None,
+    space: Space("Pre-train this supernet's backbone, a path per step", " (default ar50to101)") = None,
+    arch: Arch("Pre-train one fixed arch instead (gaia/arch JSON)") = None,
     size: Annotated[int, typer.Option("--size", help="Side of the square montage (pixels).")] = 224,
     split: Annotated[float, typer.Option("--split", help="Where the template is cut, as a share of the side: the top-left region is split x split.")] = 1 / 3,
     mode: Annotated[str, typer.Option("--mode", help="Soft labels: erf (ERF-adaptive, the paper's), block (one label per region) or global (one area-weighted label).")] = "erf",
@@ -44,15 +48,15 @@ def pretrain(
     clip_grad: ClipGrad = 0.0,
     rules: Rules = "gaia",
     paths_per_step: PathsPerStep = 1,
-    amp: Amp = False,
-    workers: Workers = 4,
-    checkpoint_every: CheckpointEvery = 1000,
-    log_every: LogEvery = 20,
-    stop_after: StopAfter = None,
-    resume: Resume = False,
-    restart: Restart = False,
-    device: Device = "auto",
-    seed: Seed = 0,
+    amp: Amp = RUN.amp,
+    workers: Workers = RUN.workers,
+    checkpoint_every: CheckpointEvery = RUN.checkpoint_every,
+    log_every: LogEvery = RUN.log_every,
+    stop_after: StopAfter = RUN.stop_after,
+    resume: Resume = RUN.resume,
+    restart: Restart = RUN.restart,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -73,6 +77,7 @@ def pretrain(
                         tau=tau, erf_every=erf_every, erf_images=erf_images, epochs=epochs, iterations=iterations,
                         batch_size=batch_size,
                         lr_per_image=lr_per_image, warmup_iters=warmup_iters, weight_decay=weight_decay,
-                        clip_grad=clip_grad, rules=rules, paths_per_step=paths_per_step, amp=amp, workers=workers,
-                        checkpoint_every=checkpoint_every, log_every=log_every, stop_after=stop_after,
-                        resume=resume, restart=restart, device=device, seed=seed))
+                        clip_grad=clip_grad, rules=rules, paths_per_step=paths_per_step,
+                        run=replace(RUN, amp=amp, workers=workers, checkpoint_every=checkpoint_every,
+                                    log_every=log_every, stop_after=stop_after, resume=resume, restart=restart,
+                                    device=device, seed=seed)))

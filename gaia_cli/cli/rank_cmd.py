@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import BatchSize, Output, Quiet, Restart, Seed, Verbose, Workers
+from gaia_cli.cli.options import (
+    BatchSize, ComputeDevice, Data, Images, Labels, Output, Quiet, Recalibrate, RestartJournal, ResumeJournal, Seed, Space,
+    Verbose, Weights, Workers)
+from gaia_cli.ranking.settings import Settings
+
+DEFAULT = Settings()  # what candidates are measured and fine-tuned with: the options' defaults
+RUN = DEFAULT.run  # rank's run control: no data-loading workers by default (gaia_cli.engine.runcontrol)
 
 
 def _journal(args: dict) -> list[tuple[str, Path]]:
@@ -33,25 +40,26 @@ def _journal(args: dict) -> list[tuple[str, Path]]:
     ),
 )
 def rank(
-    weights: Annotated[Optional[str], typer.Option("--weights", help="The supernet (gaia/weights, role supernet) whose paths are ranked.")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="The target training set (COCO format): BN recalibration and fine-tuning.")] = None,
+    weights: Weights("The supernet (gaia/weights, role supernet) whose paths are ranked.") = None,
+    data: Data("The target training set", ": BN recalibration and fine-tuning") = None,
     val: Annotated[Optional[str], typer.Option("--val", help="The target validation set (COCO format) the candidates are measured on.")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --data (default: found beside it).", file_okay=False)] = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="The supernet's gaia/labels space: new categories borrow the rows of their nearest class (as finetune does).")] = None,
+    images: Images() = None,
+    labels: Labels("new categories borrow the rows of their nearest class by word vectors (as finetune does)",
+                   "The supernet's") = None,
     candidates: Annotated[Optional[str], typer.Option("--candidates", help="The archs to rank: a gaia/arch-set (search --top/--pareto), gaia/arch JSON lines (space sample) or a gaia/ranking; - reads stdin.")] = None,
     latency: Annotated[Optional[float], typer.Option("--latency", help="Latency budget in ms on --device: sample --per-group archs in every (scale, depth) group within it.")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="The deployment target of --latency: a latency profile (v100, or a file from bench-latency --build-profile).")] = None,
     flops: Annotated[Optional[float], typer.Option("--flops", help="FLOPs budget in GMACs at [3, S, S] (with --candidates: keep those within it).")] = None,
-    space: Annotated[Optional[str], typer.Option("--space", help="Sample from this part of the supernet's space (a preset or gaia/space file; default: the supernet's).")] = None,
+    space: Space("Sample from this part of the supernet's space", " (default: the supernet's)") = None,
     per_group: Annotated[int, typer.Option("--per-group", help="Archs sampled in each (input scale, total depth) group (GAIA's K).")] = 5,
     keep: Annotated[float, typer.Option("--keep", help="Share of the group bests that stage 2 fine-tunes (rounded up, at least one).")] = 0.5,
-    schedule: Annotated[str, typer.Option("--schedule", help="Stage 2's fine-tuning: fast (2 epochs: a warm-up epoch, then one at the rate /10), 1x (13 epochs) or custom.")] = "fast",
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
-    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Fine-tuning learning rate per image of a step (GAIA: 0.0001875).")] = 0.0001875,
-    recipe: Annotated[str, typer.Option("--recipe", help="Stage 2's fine-tuning recipe, as finetune --recipe: default (head losses x1, uniform RoI sampling) or gaia (head losses x5, IoU-balanced: as GAIA's supernet trained and its later finetune --recipe gaia); --lr-per-image stays rank's.")] = "default",
-    batch_size: BatchSize = 2,
-    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of fine-tuning (at most a tenth of the run).")] = 100,
-    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Target training images each path's BN is recalibrated with.")] = 200,
+    schedule: Annotated[str, typer.Option("--schedule", help="Stage 2's fine-tuning: fast (2 epochs: a warm-up epoch, then one at the rate /10), 1x (13 epochs) or custom.")] = DEFAULT.schedule,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = DEFAULT.epochs,
+    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Fine-tuning learning rate per image of a step (GAIA: 0.0001875).")] = DEFAULT.lr_per_image,
+    recipe: Annotated[str, typer.Option("--recipe", help="Stage 2's fine-tuning recipe, as finetune --recipe: default (head losses x1, uniform RoI sampling) or gaia (head losses x5, IoU-balanced: as GAIA's supernet trained and its later finetune --recipe gaia); --lr-per-image stays rank's.")] = DEFAULT.recipe,
+    batch_size: BatchSize = DEFAULT.batch_size,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps of fine-tuning (at most a tenth of the run).")] = DEFAULT.warmup_iters,
+    recalibrate: Recalibrate("Target training images", "each path's") = DEFAULT.recalibrate,
     metric: Annotated[str, typer.Option("--metric", help="What ranks the candidates (and --compare compares): AP, AP50, AP75 or loss (the validation loss, lower is better).")] = "AP",
     reference: Annotated[Optional[str], typer.Option("--reference", help="1x: also fine-tune every candidate with the full schedule and report Kendall tau-b and Spearman of direct and of --schedule against it.")] = None,
     files: Annotated[Optional[list[str]], typer.Argument(help="With --merge: the parts (journals, or the partial rankings they lie beside). With --compare: two rankings, each FILE or FILE:STAGE (direct, finetuned, reference).", show_default=False)] = None,
@@ -59,12 +67,12 @@ def rank(
     compare: Annotated[bool, typer.Option("--compare", help="Print Kendall tau-b and Spearman (with p-values) between two rankings (FILES) over their common candidates.")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="I/N (I from 0): evaluate every N-th candidate of each stage, from the I-th; needs -o.")] = None,
     devices: Annotated[Optional[str], typer.Option("--devices", help="Run one candidate per device in parallel, e.g. cuda:0,cuda:1 (one worker process each).")] = None,
-    compute_device: Annotated[str, typer.Option("--compute-device", help="Where candidates are evaluated and fine-tuned: auto, cpu, cuda or cuda:N.")] = "auto",
-    workers: Workers = 0,
+    compute_device: ComputeDevice("candidates are evaluated and fine-tuned") = RUN.device,
+    workers: Workers = RUN.workers,
     output: Output = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT.journal.jsonl, skipping the candidates it holds.")] = False,
-    restart: Restart = False,
-    seed: Seed = 0,
+    resume: ResumeJournal = RUN.resume,
+    restart: RestartJournal = RUN.restart,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -83,10 +91,11 @@ def rank(
         raise BadInput(f"unexpected argument {files[0]!r}: files go with --merge or --compare")
     if (merge or compare) and not files:
         raise BadInput(f"--{'merge' if merge else 'compare'} needs the files to {'merge' if merge else 'compare'}")
+    settings = replace(DEFAULT, weights=weights, data=data, val=val, images=images, labels=labels,
+                       recalibrate=recalibrate, batch_size=batch_size, schedule=schedule, epochs=epochs,
+                       lr_per_image=lr_per_image, recipe=recipe, warmup_iters=warmup_iters,
+                       run=replace(RUN, device=compute_device, workers=workers, resume=resume, restart=restart, seed=seed))
     run(RankRequest(
-        weights=weights, data=data, val=val, images=images, labels=labels, candidates=candidates, latency=latency,
-        device=device, flops=flops, space=space, per_group=per_group, keep=keep, schedule=schedule, epochs=epochs,
-        lr_per_image=lr_per_image, recipe=recipe, batch_size=batch_size, warmup_iters=warmup_iters, workers=workers,
-        recalibrate=recalibrate, metric=metric, reference=reference, output=output, resume=resume, restart=restart,
-        shard=shard, merge=list(files or []) if merge else [], compare=list(files or []) if compare else [],
-        devices=devices, compute_device=compute_device, seed=seed))
+        settings=settings, candidates=candidates, latency=latency, device=device, flops=flops, space=space,
+        per_group=per_group, keep=keep, metric=metric, reference=reference, output=output, shard=shard,
+        merge=list(files or []) if merge else [], compare=list(files or []) if compare else [], devices=devices))

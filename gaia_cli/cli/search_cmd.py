@@ -8,7 +8,10 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
+from gaia_cli.cli.options import ComputeDevice, Data, Output, Quiet, Recalibrate, RecalibrateData, Seed, Space, Verbose, Weights
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("search")  # its --compute-device and --seed defaults
 
 
 @command(
@@ -27,13 +30,13 @@ def search(
     latency: Annotated[Optional[float], typer.Option("--latency", help="Latency budget in ms on --device.")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="The deployment target: a latency profile (v100, or a file from bench-latency --build-profile).")] = None,
     flops: Annotated[Optional[float], typer.Option("--flops", help="FLOPs budget in GMACs at [3, S, S].")] = None,
-    space: Annotated[str, typer.Option("--space", help="A preset or a gaia/space file; a pruned one (from prune) is honoured: only archs it allows are returned.")] = "ar50to101",
-    weights: Annotated[Optional[str], typer.Option("--weights", help="Score paths by this supernet's COCO AP on --data (measured, slow).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Validation set for --weights.")] = None,
-    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Images to recalibrate each path's BN with (--weights).")] = 200,
-    recalibrate_data: Annotated[Optional[str], typer.Option("--recalibrate-data", help="Training images for --recalibrate (default: --data's).")] = None,
+    space: Space("The space to search", "; a pruned one (from prune) is honoured: only archs it allows are returned") = "ar50to101",
+    weights: Weights("Score paths by this supernet's COCO AP on --data (measured, slow).") = None,
+    data: Data("The validation set of --weights") = None,
+    recalibrate: Recalibrate("Images", "each path's", " (--weights)") = 200,
+    recalibrate_data: RecalibrateData() = None,
     pathfilter: Annotated[Optional[str], typer.Option("--pathfilter", help="Score paths by this path filter (from fit-pathfilter; DetOFA 3.3), named 'pathfilter' in the output: its score standardised within the path's FLOPs bucket, so paths of different buckets compare.")] = None,
-    compute_device: Annotated[str, typer.Option("--compute-device", help="Where --weights paths are evaluated (auto, cpu, cuda).")] = "auto",
+    compute_device: ComputeDevice("--weights paths are evaluated") = RUN.device,
     classes: Annotated[int, typer.Option("--classes", help="Classes, background included, for FLOPs (a supernet gives its own).")] = 81,
     pareto: Annotated[Optional[str], typer.Option("--pareto", help="One arch per latency budget, e.g. 16,20,25,30,40,53 (a gaia/arch-set).")] = None,
     top: Annotated[int, typer.Option("--top", help="The K best archs (a gaia/arch-set when K > 1).")] = 1,
@@ -44,7 +47,7 @@ def search(
     mutate_prob: Annotated[float, typer.Option("--mutate-prob", help="Per-gene mutation probability of depth and width.")] = 0.1,
     scale_mutate_prob: Annotated[float, typer.Option("--scale-mutate-prob")] = 0.5,
     output: Output = None,
-    seed: Seed = 0,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,7 +10,10 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import command
-from gaia_cli.cli.options import BatchSize, Device, Output, Quiet, Seed, Verbose, Workers
+from gaia_cli.cli.options import Arch, BatchSize, Device, Labels, Output, Quiet, Recalibrate, Seed, Verbose, Weights, Workers
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("select-data")
 
 
 @command(
@@ -25,24 +29,24 @@ from gaia_cli.cli.options import BatchSize, Device, Output, Quiet, Seed, Verbose
     ),
 )
 def select_data(
-    weights: Annotated[str, typer.Option("--weights", help="The model whose fc7 features compare images: a supernet (with --arch) or a static model.")],
+    weights: Weights("The model whose fc7 features compare images: a supernet (with --arch) or a static model."),
     upstream: Annotated[list[str], typer.Option("--upstream", help="An upstream dataset as NAME=PATH (COCO format, images beside it); repeat for each.")],
     target: Annotated[Optional[str], typer.Option("--target", help="The target's few training images (COCO format); not needed with --features-only.")] = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="The supernet's path to use; - reads stdin.")] = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="A gaia/labels space: categories compared by unified id (default: the target's categories, matched by name).")] = None,
+    arch: Arch("The supernet's path to use") = None,
+    labels: Labels("categories compared by unified id (default: the target's categories, matched by name)") = None,
     strategy: Annotated[str, typer.Option("--strategy", help="most-similar (best over all pairs, up to --budget), top-k (k per target image and category) or random (the control).")] = "most-similar",
     k: Annotated[int, typer.Option("--k", help="top-k: upstream images per target image and category; also sets the default --budget.")] = 5,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Images to choose (default: k x the target's image-category pairs; top-k: all it finds).")] = None,
     min_per_category: Annotated[int, typer.Option("--min-per-category", help="At least this many chosen images per target category, within the budget (0: none asked; the paper asks nothing of the selection, gaia 2 by default: measured better).")] = 2,
     features: Annotated[Optional[Path], typer.Option("--features", help="The folder of gaia/features caches, one per dataset (default: WEIGHTS.features/ beside the weights).", file_okay=False)] = None,
     features_only: Annotated[bool, typer.Option("--features-only", help="Fill the caches and print what was computed, without selecting (runs under torchrun).")] = False,
-    recalibrate: Annotated[int, typer.Option("--recalibrate", help="Upstream images to recalibrate a supernet path's BN with.")] = 200,
+    recalibrate: Recalibrate("Upstream images", "a supernet path's") = 200,
     batch_size: BatchSize = 8,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Upstream vectors compared at a time (memory is bounded by this).")] = 8192,
-    workers: Workers = 2,
+    workers: Workers = RUN.workers,
     output: Output = None,
-    device: Device = "auto",
-    seed: Seed = 0,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -58,6 +62,7 @@ def select_data(
     result = run(SelectRequest(weights=weights, target=target, upstream=upstream, arch=arch, labels=labels,
                                strategy=strategy, k=k, budget=budget, min_per_category=min_per_category,
                                features=features, features_only=features_only, recalibrate=recalibrate,
-                               batch_size=batch_size, chunk_rows=chunk_rows, workers=workers, device=device, seed=seed))
+                               batch_size=batch_size, chunk_rows=chunk_rows,
+                               run=replace(RUN, workers=workers, device=device, seed=seed)))
     if result is not None:
         console.emit_json(result, output)

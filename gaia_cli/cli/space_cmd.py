@@ -8,7 +8,10 @@ import typer
 
 from gaia_cli import console
 from gaia_cli.cli.commands import files
-from gaia_cli.cli.options import Output, Quiet, Seed, Verbose
+from gaia_cli.cli.options import Output, Quiet, Seed, Space, SpaceArgument, Verbose
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("space sample")  # its --seed default
 
 space_app = typer.Typer(help="Search spaces and architectures: show a preset, count FLOPs, sample archs.",
                         no_args_is_help=True)
@@ -24,7 +27,7 @@ space_app = typer.Typer(help="Search spaces and architectures: show a preset, co
 )
 @files(inputs=("space",), outputs=("output",))
 def show(
-    space: Annotated[str, typer.Argument(help="A preset (ar50, ar77, ar101, ar50to101, small, tiny) or a gaia/space file.")],
+    space: SpaceArgument,
     output: Output = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,
@@ -52,7 +55,7 @@ def show(
 )
 def flops(
     arch: Annotated[str, typer.Argument(help="An arch file (gaia/arch or {depth, width, scale}), or - for stdin.")],
-    space: Annotated[Optional[str], typer.Option("--space", help="Check the arch against this space, and use its detector settings.")] = None,
+    space: Space("Check the arch against this space and use its detector settings") = None,
     classes: Annotated[int, typer.Option("--classes", help="Classes of the box predictor, background included (COCO: 81).")] = 81,
     verbose: Verbose = 0,
     quiet: Quiet = False,
@@ -81,12 +84,12 @@ def flops(
     ),
 )
 def sample_archs(
-    space: Annotated[str, typer.Argument(help="A preset or a gaia/space file.")],
+    space: SpaceArgument,
     n: Annotated[int, typer.Option("-n", help="How many archs.")] = 1,
     rule: Annotated[str, typer.Option("--rule", help="uniform, max, min, anchor, max-depth, min-depth, max-width, min-width, max-scale, min-scale; a comma list cycles them; 'gaia' draws one of the prescribed rules at random each time, 'gaia-cycle' takes them in turn, each followed by uniform.")] = "uniform",
     every: Annotated[bool, typer.Option("--all", help="Enumerate every arch of the space instead.")] = False,
     pathfilter: Annotated[Optional[str], typer.Option("--pathfilter", help="Add each arch's FLOPs bucket and score by this path filter (from fit-pathfilter).")] = None,
-    seed: Seed = 0,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

@@ -10,6 +10,9 @@ import typer
 from gaia_cli import console
 from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import Quiet, Seed, Verbose
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("toy-data")  # its --seed default
 
 
 def _list_styles(value: bool) -> None:
@@ -41,7 +44,7 @@ def toy_data(
     style: Annotated[str, typer.Option("--style", help="The visual domain: background, palette and outline (see --list-styles; the first is the default).")] = "dim",
     list_styles: Annotated[bool, typer.Option("--list-styles", callback=_list_styles, is_eager=True, help="Print the style names, one a line, the default first, and exit.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
-    seed: Seed = 0,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:

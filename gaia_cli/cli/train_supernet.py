@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,9 +10,12 @@ import typer
 
 from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
-    Amp, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules, Seed,
-    StopAfter, Verbose, WeightDecay, Workers)
+    Amp, BatchSize, CheckpointEvery, ClipGrad, Datasets, Device, Images, Labels, LogEvery, OutputH5, PathsPerStep, Quiet,
+    Restart, Resume, Rules, Seed, Space, StopAfter, Verbose, WeightDecay, Workers)
 from gaia_cli.engine.recipes import describe as _describe_recipe
+from gaia_cli.engine.runcontrol import defaults
+
+RUN = defaults("train-supernet")
 
 
 def _recipe(name: str) -> str:
@@ -31,11 +35,11 @@ def _recipe(name: str) -> str:
     ),
 )
 def train_supernet(
-    data: Annotated[list[str], typer.Option("--data", help="A COCO training set; repeat for several (then give --labels).")],
+    data: Datasets("training"),
     output: OutputH5,
-    space: Annotated[str, typer.Option("--space", help="Search space: a preset (ar50, ar77, ar101, ar50to101, small, tiny) or a gaia/space file.")] = "ar50to101",
-    labels: Annotated[Optional[str], typer.Option("--labels", help="A gaia/labels space that maps every dataset's categories (from unify-labels).")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (one --data only; default: found beside it).", file_okay=False)] = None,
+    space: Space("The search space") = "ar50to101",
+    labels: Labels("it maps every dataset's categories") = None,
+    images: Images("a single --data") = None,
     abps: Annotated[bool, typer.Option("--abps", help="GAIA's anchor-based progressive shrinking: ar101:24:16,21;ar77:13:8,11;ar50:13:8,11.")] = False,
     phases: Annotated[Optional[str], typer.Option("--phases", help="Phases SPACE:EPOCHS[:STEPS], ';'-separated; each shrink adds a warm-up epoch.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases; default 12).", show_default=False)] = None,
@@ -55,15 +59,15 @@ def train_supernet(
         "with it (the log says which); scratch (a random start) = " + _recipe("scratch") + "; pretrained (a "
         "pre-trained start, GAIA's rate) = " + _recipe("pretrained") + "; gaia (GAIA 4.2.2) = " + _recipe("gaia") + "."))] = "auto",
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights: a gaia/weights backbone or a torchvision ResNet .pth (the backbone), or a gaia/weights supernet of the same space or the space it was pruned from (all of it; with --labels, a label space grown from its classes by unify-labels --base: old classes keep their rows, new ones borrow their nearest class's).", dir_okay=False)] = None,
-    amp: Amp = False,
-    workers: Workers = 2,
-    checkpoint_every: CheckpointEvery = 500,
-    log_every: LogEvery = 20,
-    stop_after: StopAfter = None,
-    resume: Resume = False,
-    restart: Restart = False,
-    device: Device = "auto",
-    seed: Seed = 0,
+    amp: Amp = RUN.amp,
+    workers: Workers = RUN.workers,
+    checkpoint_every: CheckpointEvery = RUN.checkpoint_every,
+    log_every: LogEvery = RUN.log_every,
+    stop_after: StopAfter = RUN.stop_after,
+    resume: Resume = RUN.resume,
+    restart: Restart = RUN.restart,
+    device: Device = RUN.device,
+    seed: Seed = RUN.seed,
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -83,5 +87,5 @@ def train_supernet(
                      distill=distill, batch_size=batch_size, lr_per_image=lr_per_image, warmup_iters=warmup_iters,
                      weight_decay=weight_decay, clip_grad=clip_grad, head_loss_weight=head_loss_weight,
                      iou_balanced=iou_balanced, recipe=recipe, init=init,
-                     amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
-                     stop_after=stop_after, resume=resume, restart=restart, device=device, seed=seed))
+                     run=replace(RUN, amp=amp, workers=workers, checkpoint_every=checkpoint_every, log_every=log_every,
+                                 stop_after=stop_after, resume=resume, restart=restart, device=device, seed=seed)))

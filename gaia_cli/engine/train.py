@@ -30,6 +30,7 @@ from gaia_cli import console
 from gaia_cli.artifacts import H5Artifact, write_h5
 from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
+from gaia_cli.engine.runcontrol import RunControl
 from gaia_cli.engine.schedule import Phase, describe, effective_warmup, learning_rate, schedule_line
 from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.interrupts import StopRequested
@@ -57,19 +58,13 @@ class TrainOptions:
     rules: str = "gaia"
     paths_per_step: int = 1
     distill: float = 0.0  # in-place distillation's weight (0: off); the step's first path teaches the others
-    amp: bool = False
-    workers: int = 0
-    checkpoint_every: int = 500
-    log_every: int = 20
-    seed: int = 0
-    stop_after: int | None = None
+    run: RunControl = RunControl()  # amp, workers, checkpoint_every, log_every, seed, stop_after (device: the Trainer's)
 
     def run_key(self) -> dict[str, Any]:
-        """The options a resumed run must share with the run it continues."""
-        key = dataclasses.asdict(self)
-        for volatile in ("workers", "checkpoint_every", "log_every", "stop_after"):
-            key.pop(volatile)
-        return key
+        """The options a resumed run must share with the run it continues: all but how it is run, except AMP
+        and the seed (workers, checkpoints, logging, stopping, the device, resuming may change)."""
+        key = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "run"}
+        return {**key, "amp": self.run.amp, "seed": self.run.seed}
 
 
 def training_device(spec: str, amp: bool) -> torch.device:
@@ -144,7 +139,7 @@ class Trainer:
                  options: TrainOptions, device: torch.device, checkpoint: Path, run: dict[str, Any],
                  wrap_sampler: Callable[[PathSampler, int], Any] | None = None):
         self.model, self.options, self.device = model, options, device
-        self.dataset = SeededDataset(dataset, options.seed)
+        self.dataset = SeededDataset(dataset, options.run.seed)
         self.group_ids = group_ids
         self.phases = phases
         self.checkpoint = checkpoint
@@ -155,13 +150,13 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(_param_groups(model, options.weight_decay), lr=0.0,
                                          momentum=options.momentum)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=options.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=options.run.amp)
         self.position = Position()
-        self.samplers = [PathSampler(space, options.rules, seed=options.seed * 1000 + i) for i, (_, space) in
+        self.samplers = [PathSampler(space, options.rules, seed=options.run.seed * 1000 + i) for i, (_, space) in
                          enumerate(phases)]
         # a pruned space (gaia prune) redraws the paths it does not allow (DetOFA Algorithm 1, lines 11-14)
         if wrap_sampler is not None:
-            self.samplers = [wrap_sampler(s, options.log_every) for s in self.samplers]
+            self.samplers = [wrap_sampler(s, options.run.log_every) for s in self.samplers]
         self.distiller = None
         if options.distill > 0 and options.paths_per_step > 1:
             from gaia_cli.nn.distill import Distiller
@@ -176,7 +171,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ schedule
 
     def iterations_per_epoch(self) -> int:
-        return len(epoch_batches(self.group_ids, self.options.batch_size, self.options.seed, 0, self.rank, self.world))
+        return len(epoch_batches(self.group_ids, self.options.batch_size, self.options.run.seed, 0, self.rank, self.world))
 
     def total_iterations(self) -> int:
         per_epoch = self.iterations_per_epoch()
@@ -215,10 +210,10 @@ class Trainer:
             while pos.phase < len(self.phases):
                 phase, space = self.phases[pos.phase]
                 while pos.epoch < phase.total_epochs and pos.iteration_in_phase < phase.length(per_epoch):
-                    batches = epoch_batches(self.group_ids, opts.batch_size, opts.seed, self._global_epoch(),
+                    batches = epoch_batches(self.group_ids, opts.batch_size, opts.run.seed, self._global_epoch(),
                                             self.rank, self.world)
                     left = phase.length(per_epoch) - pos.iteration_in_phase  # a phase counted in steps ends within an epoch
-                    for images, targets in loader(self.dataset, batches[pos.batch:pos.batch + left], opts.workers):
+                    for images, targets in loader(self.dataset, batches[pos.batch:pos.batch + left], opts.run.workers):
                         if before_step is not None:
                             before_step(pos.iteration)
                             self.model.train()
@@ -232,14 +227,14 @@ class Trainer:
                         bar.advance(1)
                         self.seconds += time.perf_counter() - started
                         started = time.perf_counter()
-                        if pos.iteration % opts.log_every == 0 or pos.iteration == 1:
+                        if pos.iteration % opts.run.log_every == 0 or pos.iteration == 1:
                             record.update(iteration=pos.iteration, phase=space.name, epoch=self._global_epoch())
                             self.log.append(record)
                             if on_step:
                                 on_step(record)
-                        if pos.iteration % opts.checkpoint_every == 0:
+                        if pos.iteration % opts.run.checkpoint_every == 0:
                             self.save()
-                        if opts.stop_after is not None and pos.iteration >= opts.stop_after:
+                        if opts.run.stop_after is not None and pos.iteration >= opts.run.stop_after:
                             self.save()
                             return "stopped"
                         if not ddp.all_true(not stop.requested, self.device):
@@ -268,7 +263,7 @@ class Trainer:
         for i, arch in enumerate(archs):
             if hasattr(self.model, "set_arch"):  # a supernet; a static model is its one path already
                 self.model.set_arch(arch)
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=opts.amp):
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=opts.run.amp):
                 if self.distiller is not None:
                     self.distiller.start("teacher" if i == 0 else "student")
                 losses = self.model(images, targets)

@@ -8,6 +8,7 @@ those, fine-tune each with the fast schedule, and pick the best.
 - `candidates`: reading candidate archs, GAIA's grouping and sampling rule, the keep fractions.
 - `correlation`: Kendall tau-b and Spearman (scipy.stats) between two stages or two rankings.
 - `journal`: finished candidates appended one line at a time, for --resume, --shard and --merge.
+- `settings`: what every candidate is measured and fine-tuned with (the request's part the stages need).
 - `stages`: direct evaluation (stage 1) and fine-tuning by finetune's engine (stage 2, and the 1x reference).
 - `workers`: one worker process per device (--devices), each running `stages.evaluate_candidate`.
 - `run`: the driver: stages, shards, merging, the gaia/ranking artifact.

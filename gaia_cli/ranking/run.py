@@ -26,6 +26,7 @@ from gaia_cli.errors import BadInput
 from gaia_cli.ranking.candidates import Candidate, groups, keep_count, read_candidates, sample_in_groups
 from gaia_cli.ranking.correlation import correlation
 from gaia_cli.ranking.journal import STAGES, Journal, differences, journal_for, journal_path, read, work_folder
+from gaia_cli.ranking.settings import Settings
 from gaia_cli.space.arch import Arch
 
 METRICS = ("AP", "AP50", "AP75", "loss")  # loss: lower is better
@@ -34,37 +35,21 @@ REFERENCES = ("1x",)
 
 @dataclasses.dataclass
 class RankRequest:
-    weights: str | None = None
-    data: str | None = None
-    val: str | None = None
-    images: Path | None = None
-    labels: str | None = None
+    settings: Settings = dataclasses.field(default_factory=Settings)  # the candidates' measuring and fine-tuning
     candidates: str | None = None
     latency: float | None = None
-    device: str | None = None  # the deployment target: a latency profile
+    device: str | None = None  # the deployment target: a latency profile (where to compute: settings.run.device)
     flops: float | None = None
     space: str | None = None
     per_group: int = 5
     keep: float = 0.5
-    schedule: str = "fast"
-    epochs: int = 13
-    lr_per_image: float = 0.0001875
-    recipe: str = "default"  # stage 2's fine-tuning recipe (finetune --recipe)
-    batch_size: int = 2
-    warmup_iters: int = 100
-    workers: int = 0
-    recalibrate: int = 200
     metric: str = "AP"
     reference: str | None = None
     output: Path | None = None
-    resume: bool = False
-    restart: bool = False
     shard: str | None = None
     merge: list[str] = dataclasses.field(default_factory=list)
     compare: list[str] = dataclasses.field(default_factory=list)
     devices: str | None = None
-    compute_device: str = "auto"
-    seed: int = 0
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -73,28 +58,29 @@ class RankRequest:
 def _check(r: RankRequest) -> None:
     from gaia_cli.checks import check_options
 
-    check_options({"--per-group": r.per_group, "--keep": r.keep, "--epochs": r.epochs,
-                   "--lr-per-image": r.lr_per_image, "--batch-size": r.batch_size, "--warmup-iters": r.warmup_iters,
-                   "--workers": r.workers, "--recalibrate": r.recalibrate, "--latency": r.latency,
-                   "--flops": r.flops, "--seed": r.seed}, "rank")
+    s = r.settings
+    check_options({"--per-group": r.per_group, "--keep": r.keep, "--epochs": s.epochs,
+                   "--lr-per-image": s.lr_per_image, "--batch-size": s.batch_size, "--warmup-iters": s.warmup_iters,
+                   "--workers": s.run.workers, "--recalibrate": s.recalibrate, "--latency": r.latency,
+                   "--flops": r.flops, "--seed": s.run.seed}, "rank")
     from gaia_cli.engine.schedule import FINETUNE_SCHEDULES
 
-    if r.schedule not in FINETUNE_SCHEDULES:
+    if s.schedule not in FINETUNE_SCHEDULES:
         raise BadInput(f"--schedule must be one of {', '.join(FINETUNE_SCHEDULES)}")
     if r.metric not in METRICS:
         raise BadInput(f"--metric must be one of {', '.join(METRICS)}")
     from gaia_cli.engine.recipes import RECIPES
 
-    if r.recipe not in RECIPES["finetune"]:
-        raise BadInput(f"--recipe must be one of {', '.join(RECIPES['finetune'])} (got {r.recipe!r})")
+    if s.recipe not in RECIPES["finetune"]:
+        raise BadInput(f"--recipe must be one of {', '.join(RECIPES['finetune'])} (got {s.recipe!r})")
     if r.reference is not None and r.reference not in REFERENCES:
         raise BadInput(f"--reference must be {' or '.join(REFERENCES)} (the full fine-tuning schedule)")
-    for name, value in (("--weights", r.weights), ("--data", r.data), ("--val", r.val)):
+    for name, value in (("--weights", s.weights), ("--data", s.data), ("--val", s.val)):
         if value is None:
             raise BadInput(f"give {name} (or --compare A B to compare two rankings)")
-    if r.resume and r.restart:
+    if s.run.resume and s.run.restart:
         raise BadInput("--resume continues the interrupted ranking and --restart discards it: give one, not both")
-    for flag, given in (("--shard", r.shard), ("--resume", r.resume), ("--restart", r.restart)):
+    for flag, given in (("--shard", r.shard), ("--resume", s.run.resume), ("--restart", s.run.restart)):
         if given and journal_for(r.output) is None:
             raise BadInput(f"{flag} needs -o FILE: the journal of finished candidates goes beside the output")
     if r.candidates is None and r.latency is None and r.flops is None:
@@ -187,7 +173,7 @@ def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[
     from gaia_cli.search.evolution import Budget
     from gaia_cli.space.arch import read_space
 
-    space = net.space
+    space, seed = net.space, r.settings.run.seed
     if r.space is not None:
         space = read_space(r.space)
         if not net.space.covers(space):
@@ -222,15 +208,15 @@ def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[
     else:
         if net.trained and r.space is None:  # "in each sub search space" the supernet trained
             archs = list(dict.fromkeys(a for i, sub in enumerate(net.trained)
-                                       for a in sample_in_groups(sub, budget.meets, r.per_group, r.seed + i)))
+                                       for a in sample_in_groups(sub, budget.meets, r.per_group, seed + i)))
             about["within"] = [sub.name for sub in net.trained]
         else:
-            archs = sample_in_groups(space, lambda a: net.in_trained(a) and budget.meets(a), r.per_group, r.seed)
+            archs = sample_in_groups(space, lambda a: net.in_trained(a) and budget.meets(a), r.per_group, seed)
         if not archs:
             cheapest = space.min_arch
             raise BadInput(f"no arch of space {space.name!r} meets the budget: its cheapest, {cheapest}, needs "
                            f"{budget.describe(cheapest)}")
-        about["sampled"] = {"per_group": r.per_group, "seed": r.seed}
+        about["sampled"] = {"per_group": r.per_group, "seed": seed}
     costs = budget or Budget(None, profile, float("inf"), net.classes, net.detector)
     out = []
     for i, arch in enumerate(archs):
@@ -286,17 +272,18 @@ def run(r: RankRequest) -> dict[str, Any]:
     from gaia_cli.data.coco import load_coco
     from gaia_cli.engine.metrics import label_map
 
-    net = read_supernet(r.weights)
+    s = r.settings
+    net = read_supernet(s.weights)
     cands, about = candidates_of(r, net)
-    train, val = load_coco(r.data, r.images), load_coco(r.val)
+    train, val = load_coco(s.data, s.images), load_coco(s.val)
     label_map([c["name"] for c in train.categories], val)  # val's categories must be the training set's
-    if len(train.images) < r.batch_size:
-        raise BadInput(f"the training set has {len(train.images)} images, fewer than --batch-size {r.batch_size}",
-                       r.data)
+    if len(train.images) < s.batch_size:
+        raise BadInput(f"the training set has {len(train.images)} images, fewer than --batch-size {s.batch_size}",
+                       s.data)
     key = run_key(r, net, train, val, cands)
     results, journal = _open_journal(r, key)
-    settings = _settings(r)
-    runner = Runner(settings, r.compute_device, devices, journal, results)
+    work = work_folder(r.output) if journal_for(r.output) is not None else None
+    runner = Runner(dataclasses.replace(s, work=work), s.run.device, devices, journal, results)
     inputs = [net.ref, train.ref, val.ref] + ([about["candidates_ref"]] if "candidates_ref" in about else [])
     build = lambda waiting=None: ranking(r, net, cands, about, results, runner.seconds, inputs, waiting)  # noqa: E731
 
@@ -304,7 +291,7 @@ def run(r: RankRequest) -> dict[str, Any]:
                  f"groups; stage 1: direct evaluation on {val.source}")
     stage_plan: list[tuple[str, Callable[[], list[Candidate]], str]] = [
         ("direct", lambda: cands, "direct"),
-        ("finetuned", lambda: _stage2(cands, results, r), r.schedule),
+        ("finetuned", lambda: _stage2(cands, results, r), s.schedule),
     ]
     if r.reference:
         stage_plan.append(("reference", lambda: cands, r.reference))
@@ -323,14 +310,14 @@ def run(r: RankRequest) -> dict[str, Any]:
     out = build()
     best = out["best"]
     console.info(f"best: candidate {best['candidate']} {Arch.from_dict(best)} ({r.metric} {_fmt(best['score'])} "
-                 f"after {r.schedule} fine-tuning)")
+                 f"after {s.schedule} fine-tuning)")
     return out
 
 
 def _stage2(cands: list[Candidate], results: dict, r: RankRequest) -> list[Candidate]:
     _, ranked, kept = selection(cands, results, r.metric, r.keep)
     console.info(f"stage 2: {len(ranked)} group bests, the top {len(kept)} kept; fine-tuning with --schedule "
-                 f"{r.schedule}" + (" (and every other candidate, for --reference)" if r.reference else ""))
+                 f"{r.settings.schedule}" + (" (and every other candidate, for --reference)" if r.reference else ""))
     if r.reference:  # the study needs the fast schedule's ranking of every candidate; the kept ones first
         return kept + [c for c in cands if c not in kept]
     return kept
@@ -340,13 +327,14 @@ def run_key(r: RankRequest, net: Supernet, train, val, cands: list[Candidate]) -
     """What a resumed run or a merged part must share with this run."""
     from gaia_cli.artifacts import read_input
 
+    s = r.settings
     return json.loads(json.dumps({
         "weights": net.ref.sha256, "data": train.ref.sha256, "val": val.ref.sha256,
-        "labels": read_input(r.labels).ref.sha256 if r.labels else None,
+        "labels": read_input(s.labels).ref.sha256 if s.labels else None,
         "candidates": [c.arch.as_dict() for c in cands],
-        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": r.schedule, "epochs": r.epochs,
-                     "lr_per_image": r.lr_per_image, "recipe": r.recipe, "batch_size": r.batch_size, "warmup_iters": r.warmup_iters,
-                     "recalibrate": r.recalibrate, "metric": r.metric, "reference": r.reference, "seed": r.seed},
+        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": s.schedule, "epochs": s.epochs,
+                     "lr_per_image": s.lr_per_image, "recipe": s.recipe, "batch_size": s.batch_size, "warmup_iters": s.warmup_iters,
+                     "recalibrate": s.recalibrate, "metric": r.metric, "reference": r.reference, "seed": s.run.seed},
     }))
 
 
@@ -382,15 +370,15 @@ def _open_journal(r: RankRequest, key: dict[str, Any]) -> tuple[dict, Journal | 
     if path is None:
         return results, None
     if path.exists() or path.is_symlink():
-        if r.restart:
+        if r.settings.run.restart:
             path.unlink()
             console.info(f"--restart: discarded the journal {path}")
-        elif not r.resume:
+        elif not r.settings.run.resume:
             raise BadInput("holds an interrupted ranking: pass --resume to continue it, or --restart to discard "
                            "it and start over", path)
         else:
             take(path, str(path))
-    if r.restart and work_folder(r.output).is_dir():
+    if r.settings.run.restart and work_folder(r.output).is_dir():
         import shutil
 
         shutil.rmtree(work_folder(r.output))
@@ -399,16 +387,6 @@ def _open_journal(r: RankRequest, key: dict[str, Any]) -> tuple[dict, Journal | 
         console.info(f"{len(records)} finished evaluation(s) taken from "
                      f"{'the journal' if not r.merge else 'the merged journals'}")
     return results, journal
-
-
-def _settings(r: RankRequest):
-    from gaia_cli.ranking.stages import Settings
-
-    work = work_folder(r.output) if journal_for(r.output) is not None else None
-    return Settings(weights=r.weights, data=r.data, val=r.val, images=r.images, labels=r.labels,
-                    recalibrate=r.recalibrate, batch_size=r.batch_size, schedule=r.schedule, epochs=r.epochs,
-                    lr_per_image=r.lr_per_image, recipe=r.recipe, warmup_iters=r.warmup_iters, workers=r.workers,
-                    seed=r.seed, work=work)
 
 
 class Runner:
@@ -498,14 +476,15 @@ def ranking(r: RankRequest, net: Supernet, cands: list[Candidate], about: dict[s
                **{stage: results.get((stage, c.id)) for stage in STAGES}}
         row["stage"], row["why"] = _why(c, results, metric, bests, ranked, kept_ids, winner, r)
         rows.append(row)
+    s = r.settings
     payload: dict[str, Any] = {
         "complete": waiting is None,
         "supernet": {**net.ref.as_dict(), "space": net.space.name},
         "space": about["space"],
         "metric": metric,
-        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": r.schedule, "recipe": r.recipe,
-                     "recalibrate": r.recalibrate, "reference": r.reference, "within": about.get("within"), "seed": r.seed, "budget": {"latency_ms": r.latency, "device": r.device,
-                                                                          "gflops": r.flops},
+        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": s.schedule, "recipe": s.recipe,
+                     "recalibrate": s.recalibrate, "reference": r.reference, "within": about.get("within"), "seed": s.run.seed,
+                     "budget": {"latency_ms": r.latency, "device": r.device, "gflops": r.flops},
                      "candidates": about.get("candidates") or about.get("sampled")},
         "groups": [{"scale": g[0], "depth": g[1], "candidates": [c.id for c in members],
                     "best": bests[g].id if g in bests else None} for g, members in groups(cands).items()],
@@ -543,7 +522,7 @@ def _why(c, results, metric, bests, ranked, kept_ids, winner, r) -> tuple[str, s
     if ("finetuned", c.id) not in results:
         return "pending", f"kept ({place} of {len(ranked)} group bests); not fine-tuned yet"
     if winner is not None and winner.id == c.id:
-        return "finetuned", f"kept ({place} of {len(ranked)} group bests); the best after fine-tuning ({r.schedule})"
+        return "finetuned", f"kept ({place} of {len(ranked)} group bests); the best after fine-tuning ({r.settings.schedule})"
     return "finetuned", (f"kept ({place} of {len(ranked)} group bests); after fine-tuning {metric} "
                          f"{_fmt(value(c, 'finetuned'))} against {_fmt(value(winner, 'finetuned') if winner else None)} "
                          f"of the best")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,30 +22,10 @@ from torch import nn
 
 from gaia_cli import console
 from gaia_cli.ranking.candidates import Candidate
+from gaia_cli.ranking.settings import Settings
 from gaia_cli.space.arch import Arch
 
 METRIC_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-
-
-@dataclasses.dataclass
-class Settings:
-    """What the stages need of the ranking's request (picklable: it travels to --devices workers)."""
-
-    weights: str
-    data: str
-    val: str
-    images: Path | None = None
-    labels: str | None = None
-    recalibrate: int = 200
-    batch_size: int = 2
-    schedule: str = "fast"
-    epochs: int = 13
-    lr_per_image: float = 0.0001875
-    recipe: str = "default"  # finetune --recipe of stage 2
-    warmup_iters: int = 100
-    workers: int = 0
-    seed: int = 0
-    work: Path | None = None  # where fine-tuning writes its models and checkpoints
 
 
 class Target:
@@ -66,7 +45,7 @@ class Target:
         self.train = load_coco(s.data, s.images)
         self.val = load_coco(s.val)
         labels = read_labels(s.labels) if s.labels else None
-        seed_all(s.seed)
+        seed_all(s.run.seed)
         self.surgery = match_classes(self.meta["classes"], self.train.categories, labels,
                                      vectors_for(labels) if labels else None)
         self.classes = [c["name"] for c in self.train.categories]
@@ -79,7 +58,7 @@ class Target:
         from gaia_cli.labels.surgery import fit_predictor
         from gaia_cli.nn.detector import extract
 
-        seed_all(self.s.seed)
+        seed_all(self.s.run.seed)
         self.model.set_arch(arch)
         static = extract(self.model, arch)
         static.roi_heads.box_predictor = fit_predictor(static.roi_heads.box_predictor, self.meta["classes"],
@@ -93,7 +72,7 @@ class Target:
         with console.quietly():
             metrics = evaluate(model, self.classes, self.val, self.device, self.s.batch_size)
         out = {k: metrics[k] for k in METRIC_KEYS}
-        out["loss"] = validation_loss(model, self.val_targets, self.device, self.s.batch_size, self.s.seed)
+        out["loss"] = validation_loss(model, self.val_targets, self.device, self.s.batch_size, self.s.run.seed)
         return out
 
     def direct(self, arch: Arch) -> dict[str, Any]:
@@ -105,7 +84,7 @@ class Target:
         used = 0
         if self.s.recalibrate:
             with console.quietly():
-                used = recalibrate(static, recalibration_batches(self.train, self.s.batch_size, self.s.seed),
+                used = recalibrate(static, recalibration_batches(self.train, self.s.batch_size, self.s.run.seed),
                                    self.s.recalibrate)
         return {**self.measure(static), "recalibrated": used}
 
@@ -128,8 +107,8 @@ class Target:
         request = FinetuneRequest(
             weights=s.weights, data=s.data, output=out, arch=str(arch_file), val=None, images=s.images,
             labels=s.labels, schedule=schedule, epochs=s.epochs, lr_per_image=s.lr_per_image, recipe=s.recipe,
-            batch_size=s.batch_size, warmup_iters=s.warmup_iters, recalibrate=s.recalibrate, workers=s.workers,
-            resume=resume, restart=not resume, device=str(self.device), seed=s.seed)
+            batch_size=s.batch_size, warmup_iters=s.warmup_iters, recalibrate=s.recalibrate,
+            run=dataclasses.replace(s.run, device=str(self.device), resume=resume, restart=not resume))
         with console.quietly():
             result = run(request)
         if not result:  # stopped (it cannot be: no --stop-after); nothing to measure

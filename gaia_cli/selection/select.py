@@ -21,6 +21,7 @@ import torch
 
 from gaia_cli import console
 from gaia_cli.data.extra import KIND
+from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.errors import BadInput
 from gaia_cli.selection.features import Cache, Identity, cache_path, image_vectors, model_digest, update_cache
 from gaia_cli.selection.strategies import STRATEGIES, candidates, choose
@@ -46,9 +47,7 @@ class SelectRequest:
     recalibrate: int = 200
     batch_size: int = 8
     chunk_rows: int = 8192
-    workers: int = 2
-    device: str = "auto"
-    seed: int = 0
+    run: RunControl = defaults("select-data")  # device, seed, workers (it trains nothing: no checkpoints)
 
 
 @dataclasses.dataclass
@@ -215,7 +214,7 @@ def features(r: SelectRequest, sources: list[Source], model, identity: dict[str,
         with Cache(path, ident) as cached:
             done = set(cached.done.tolist())
         missing = [im["id"] for im in source.coco.images if im["id"] not in done]
-        compute = compute_blocks(model, source, device, r.batch_size, r.workers)
+        compute = compute_blocks(model, source, device, r.batch_size, r.run.workers)
         if rank == 0:
             report = update_cache(path, ident, missing, compute, [source.coco.ref, ref])
             console.info(f"{source.name}: {report['computed']} images computed, "
@@ -237,13 +236,13 @@ def run(r: SelectRequest) -> dict[str, Any] | None:
 
     check_options({"--k": r.k, "--budget": r.budget, "--min-per-category": r.min_per_category,
                    "--recalibrate": r.recalibrate, "--batch-size": r.batch_size, "--chunk-rows": r.chunk_rows,
-                   "--workers": r.workers, "--seed": r.seed}, "select-data")
+                   "--workers": r.run.workers, "--seed": r.run.seed}, "select-data")
     if r.strategy not in STRATEGIES:
         raise BadInput(f"--strategy must be one of {', '.join(STRATEGIES)} (got {r.strategy!r})")
     upstream_specs = parse_upstream(r.upstream)
     if r.target is None and not r.features_only:
         raise BadInput("give the target's training set with --target (only --features-only goes without)")
-    device = devices.resolve(r.device)
+    device = devices.resolve(r.run.device)
     labels = read_labels(r.labels) if r.labels else None
     upstream_cocos = [load_dataset(path, f"--upstream {name}") for name, path in upstream_specs]
     names = [n for n, _ in upstream_specs]
@@ -281,7 +280,7 @@ def run(r: SelectRequest) -> dict[str, Any] | None:
             console.set_verbosity(quiet=True)
         if rank == 0:
             folder.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(r.seed)
+        torch.manual_seed(r.run.seed)
         model, identity, ref = load_model(r, device, [(u.name, u.coco) for u in upstream])
         label_space = ({"path": str(labels.source), "sha256": read_labels_sha(r.labels)} if labels else None)
         reports = features(r, sources, model, identity, ref, folder, label_space, device)
@@ -338,7 +337,7 @@ def select(r: SelectRequest, target: Source, upstream: list[Source], cats: list[
                     yield Chunk(int(offsets[d] + start), torch.from_numpy(cs), torch.from_numpy(vs),
                                 torch.from_numpy(ids), d)
 
-        found = candidates(r.strategy, targets, chunks, r.k, count, r.seed)
+        found = candidates(r.strategy, targets, chunks, r.k, count, r.run.seed)
         rows = np.array([c.row for c in found], dtype=np.int64)
         which = np.searchsorted(offsets, rows, side="right") - 1
         for d, cache in enumerate(caches):
@@ -365,7 +364,7 @@ def select(r: SelectRequest, target: Source, upstream: list[Source], cats: list[
     console.info(f"{r.strategy}: {len(images)} images chosen from "
                  + ", ".join(f"{u.name} {sum(1 for im in images if im['dataset'] == u.name)}" for u in upstream))
     payload = {
-        "strategy": r.strategy, "k": r.k, "budget": None if r.strategy == "top-k" and r.budget is None else count, "min_per_category": r.min_per_category, "seed": r.seed,
+        "strategy": r.strategy, "k": r.k, "budget": None if r.strategy == "top-k" and r.budget is None else count, "min_per_category": r.min_per_category, "seed": r.run.seed,
         "target": {"path": str(Path(target.coco.source).resolve()), "images": len(target.coco.images),
                    "vectors": targets.count},
         "model": identity, "label_space": label_space,

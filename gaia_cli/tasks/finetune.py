@@ -27,6 +27,7 @@ from torch import nn
 
 from gaia_cli import console
 from gaia_cli.artifacts import check_output_path
+from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.errors import BadInput
 
 FREEZE = ("none", "backbone", "backbone+fpn")
@@ -59,14 +60,7 @@ class FinetuneRequest:
     split_out: Path | None = None
     metric: str = "ap"
     recalibrate: int = 2000
-    amp: bool = False
-    workers: int = 2
-    checkpoint_every: int = 500
-    stop_after: int | None = None
-    resume: bool = False
-    restart: bool = False  # discard an interrupted run's checkpoint
-    device: str = "auto"
-    seed: int = 0
+    run: RunControl = defaults("finetune")
 
 
 def phases_for(r: FinetuneRequest):
@@ -151,31 +145,30 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     check_options({"--epochs": r.epochs, "--lr-decay": r.lr_decay, "--lr-per-image": r.lr_per_image,
                    "--head-loss-weight": r.head_loss_weight,
                    "--batch-size": r.batch_size, "--warmup-iters": r.warmup_iters, "--two-stage": r.two_stage,
-                   "--percent": r.percent, "--shots": r.shots, "--recalibrate": r.recalibrate,
-                   "--checkpoint-every": r.checkpoint_every, "--stop-after": r.stop_after, "--workers": r.workers,
-                   "--seed": r.seed}, "finetune")
+                   "--percent": r.percent, "--shots": r.shots, "--recalibrate": r.recalibrate, **r.run.numbers()},
+                  "finetune")
     if r.two_stage and r.freeze != "none":
         raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
     check_output_path(r.output)
     from gaia_cli.engine.checkpoints import start_checkpoints
 
-    start_checkpoints(checkpoints(r.output), resume=r.resume, restart=r.restart)
-    device = devices.resolve(r.device)
-    if r.amp and device.type != "cuda":
+    start_checkpoints(checkpoints(r.output), resume=r.run.resume, restart=r.run.restart)
+    device = devices.resolve(r.run.device)
+    if r.run.amp and device.type != "cuda":
         raise BadInput("--amp needs a CUDA device")
     phases = phases_for(r)
     if applied and r.recipe != "default":
         console.info(applied_line(r.recipe, applied))
     from gaia_cli.engine.train import seed_all
 
-    seed_all(r.seed)  # before the surgery draws the new classes' rows: the same --seed, the same model
+    seed_all(r.run.seed)  # before the surgery draws the new classes' rows: the same --seed, the same model
     model, meta = load_detector(r.weights)
     static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
     train = load_coco(r.data, r.images)
     val = load_coco(r.val) if r.val else None
     split_report = None
     if r.percent is not None or r.shots is not None:
-        subset, split_report = split(train, r.percent, r.shots, r.seed)
+        subset, split_report = split(train, r.percent, r.shots, r.run.seed)
         out = r.split_out or default_split_path(r.output)
         console.emit_json(subset, out)
         train = load_coco(out, train.image_root)
@@ -197,7 +190,7 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         label_map(classes, val)
     if meta["role"] == "supernet" and r.recalibrate:
         static.to(device)  # recalibrate where the model will train, not on the CPU it was loaded on
-        used = recalibrate(static, recalibration_batches(train, r.batch_size, r.seed), r.recalibrate)
+        used = recalibrate(static, recalibration_batches(train, r.batch_size, r.run.seed), r.recalibrate)
         console.info(f"recalibrated the path's BN statistics on {used} training images")
     counts = {h: sum(1 for s in surgery if s["how"] == h) for h in ("kept", "borrowed", "new")}
     console.info(f"classifier surgery: {counts['kept']} kept, {counts['borrowed']} borrowed, {counts['new']} new")
@@ -240,7 +233,7 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
 
     if rank != 0:
         console.set_verbosity(quiet=True)
-    torch.manual_seed(r.seed)
+    torch.manual_seed(r.run.seed)
     static.to(device)
     if world > 1:
         use_sync_bn(static)
@@ -284,14 +277,13 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
         stage_phases = phases if epochs is None else [dataclasses.replace(phases[0], epochs=epochs,
                                                                           steps=tuple(s for s in phases[0].steps if s < epochs))]
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters,
-                               head_loss_weight=r.head_loss_weight, rules="uniform", amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
-                               log_every=20, seed=r.seed, stop_after=r.stop_after)
+                               head_loss_weight=r.head_loss_weight, rules="uniform", run=r.run)
         run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
                    "freeze": frozen, "classes": classes, "schedule": r.schedule, "iou_balanced": r.iou_balanced}
         ckpt = checkpoints(r.output)[1 if stage == "head" else 0]
         trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key,
                           wrap_sampler=accepting)
-        if r.resume and ckpt.is_file():
+        if r.run.resume and ckpt.is_file():
             trainer.resume()
         console.info(f"fine-tuning {arch} ({stage}{', frozen: ' + ', '.join(frozen) if frozen else ''}): "
                      f"{trainer.total_iterations()} steps")

@@ -27,6 +27,7 @@ import torch
 
 from gaia_cli import console
 from gaia_cli.artifacts import check_output_path, write_h5
+from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.errors import BadInput
 
 PAPER_ITERATIONS, PAPER_BATCH = 64_000, 512  # Montage 4.1: 64k iterations at batch 512
@@ -55,15 +56,7 @@ class PretrainRequest:
     clip_grad: float = 0.0
     rules: str = "gaia"
     paths_per_step: int = 1
-    amp: bool = False
-    workers: int = 4
-    checkpoint_every: int = 1000
-    log_every: int = 20
-    stop_after: int | None = None
-    resume: bool = False
-    restart: bool = False  # discard an interrupted run's checkpoint
-    device: str = "auto"
-    seed: int = 0
+    run: RunControl = defaults("pretrain")  # more workers, rarer checkpoints: see engine.runcontrol
 
 
 def check_options(r: PretrainRequest) -> None:
@@ -75,10 +68,9 @@ def check_options(r: PretrainRequest) -> None:
     check_options({"--size": r.size, "--split": r.split, "--tau": r.tau, "--erf-every": r.erf_every,
                    "--erf-images": r.erf_images, "--epochs": r.epochs, "--iterations": r.iterations,
                    "--batch-size": r.batch_size,
-                   "--paths-per-step": r.paths_per_step, "--checkpoint-every": r.checkpoint_every,
-                   "--log-every": r.log_every, "--stop-after": r.stop_after, "--lr-per-image": r.lr_per_image,
+                   "--paths-per-step": r.paths_per_step, "--lr-per-image": r.lr_per_image,
                    "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
-                   "--workers": r.workers, "--seed": r.seed}, "pretrain")
+                   **r.run.numbers()}, "pretrain")
     if r.space is not None and r.arch is not None:
         raise BadInput("give --space (pre-train the supernet) or --arch (one path), not both")
     if r.epochs is not None and r.iterations is not None:
@@ -156,8 +148,8 @@ def run(r: PretrainRequest) -> None:
 
     check_options(r)
     check_output_path(r.output)
-    start_checkpoints([checkpoint_path(r.output)], resume=r.resume, restart=r.restart)
-    device = training_device(r.device, r.amp)
+    start_checkpoints([checkpoint_path(r.output)], resume=r.run.resume, restart=r.run.restart)
+    device = training_device(r.run.device, r.run.amp)
     parse_rules(r.rules)
     template = Template(r.size, r.split)
     arch = read_arch(r.arch) if r.arch else None
@@ -170,7 +162,7 @@ def run(r: PretrainRequest) -> None:
 
     rank, world = ddp.setup(device)
     try:
-        seed_all(r.seed)
+        seed_all(r.run.seed)
         top = space.max_arch
         model = MontageNet(top.depth, top.width, samples.num_classes, template, r.mode, r.tau)
         prepare_replica(model, device)
@@ -182,7 +174,7 @@ def run(r: PretrainRequest) -> None:
             from gaia_cli.engine.schedule import iterations_phase
 
             steps = r.iterations or paper_iterations(r.batch_size, world)
-            per_epoch = len(epoch_batches([0] * len(dataset), r.batch_size, r.seed, 0, rank, world))
+            per_epoch = len(epoch_batches([0] * len(dataset), r.batch_size, r.run.seed, 0, rank, world))
             phase = iterations_phase(space.name, steps, per_epoch, warmup_factor=WARMUP_FACTOR)
             images = steps * r.batch_size * world
             source = "--iterations" if r.iterations else \
@@ -191,15 +183,13 @@ def run(r: PretrainRequest) -> None:
                          f"{images / PAPER_ITERATIONS / PAPER_BATCH:.3g}x the paper's): {source}")
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,
                                warmup_iters=r.warmup_iters, clip_grad=r.clip_grad or None, rules=rules,
-                               paths_per_step=r.paths_per_step, amp=r.amp, workers=r.workers,
-                               checkpoint_every=r.checkpoint_every, log_every=r.log_every, seed=r.seed,
-                               stop_after=r.stop_after)
+                               paths_per_step=r.paths_per_step, run=r.run)
         pretraining = {"template": {"size": template.size, "split": template.split}, "mode": r.mode, "tau": r.tau,
                        "erf_every": r.erf_every, "erf_images": r.erf_images}
         run_key = {"samples": samples.identity, "space": space.to_payload(), **pretraining}
         trainer = Trainer(model, dataset, [0] * len(dataset), [(phase, space)], options, device,
                           checkpoint_path(r.output), run_key, wrap_sampler=accepting)
-        if r.resume:
+        if r.run.resume:
             trainer.resume()
         erf = ErfUpdater(trainer, space, r) if r.mode == "erf" else None
         console.info(f"pre-training {'arch ' + str(arch) if arch else f'the {space.name} supernet ({space.size():,} paths)'}"

@@ -8,6 +8,7 @@ from typing import Any
 
 from gaia_cli import console
 from gaia_cli.artifacts import check_output_path
+from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.errors import BadInput
 
 
@@ -34,15 +35,7 @@ class TrainRequest:
     iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
     recipe: str = "auto"  # gaia_cli.engine.recipes: auto is scratch without --init, pretrained with it
     init: Path | None = None
-    amp: bool = False
-    workers: int = 2
-    checkpoint_every: int = 500
-    log_every: int = 20
-    stop_after: int | None = None
-    resume: bool = False
-    restart: bool = False  # discard an interrupted run's checkpoint
-    device: str = "auto"
-    seed: int = 0
+    run: RunControl = defaults("train-supernet")
 
 
 def load_training_data(data: list[str], labels_spec: str | None, images: Path | None):
@@ -115,10 +108,9 @@ def check_options(r: TrainRequest) -> None:
     from gaia_cli.checks import check_options
 
     check_options({"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
-                   "--checkpoint-every": r.checkpoint_every, "--log-every": r.log_every, "--stop-after": r.stop_after,
                    "--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight,
                    "--distill": r.distill, "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
-                   "--workers": r.workers, "--seed": r.seed}, "train-supernet")
+                   **r.run.numbers()}, "train-supernet")
     if r.distill and r.rules != "sandwich":
         raise BadInput(f"--distill {r.distill:g} needs --rules sandwich: its teacher is the step's first path, "
                        "the largest under the sandwich rule")
@@ -141,8 +133,8 @@ def run(r: TrainRequest) -> None:
     r, applied, why = apply_recipe(r)
     check_options(r)
     check_output_path(r.output)
-    start_checkpoints([checkpoint_path(r.output)], resume=r.resume, restart=r.restart)
-    device = training_device(r.device, r.amp)
+    start_checkpoints([checkpoint_path(r.output)], resume=r.run.resume, restart=r.run.restart)
+    device = training_device(r.run.device, r.run.amp)
     parse_rules(r.rules)
     space = read_space(r.space)
     uniform_on_pruned = space.pruning is not None and not rules_given
@@ -160,7 +152,7 @@ def run(r: TrainRequest) -> None:
 
     rank, world = ddp.setup(device)
     try:
-        seed_all(r.seed)
+        seed_all(r.run.seed)
         model = Supernet(space, len(classes) + 1)
         if r.iou_balanced:
             from gaia_cli.nn.sampling import use_iou_balanced_sampling
@@ -194,14 +186,12 @@ def run(r: TrainRequest) -> None:
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,
                                warmup_iters=r.warmup_iters, clip_grad=r.clip_grad or None,
                                head_loss_weight=r.head_loss_weight, rules=r.rules, paths_per_step=r.paths_per_step,
-                               distill=r.distill,
-                               amp=r.amp, workers=r.workers, checkpoint_every=r.checkpoint_every,
-                               log_every=r.log_every, seed=r.seed, stop_after=r.stop_after)
+                               distill=r.distill, run=r.run)
         run_key = {"data": [ref.as_dict()["sha256"] for ref in refs], "space": space.to_payload(), "classes": classes,
                    "init": init_report["path"] if init_report else None, "iou_balanced": r.iou_balanced}
         trainer = Trainer(model, dataset, aspect_ratio_groups(dataset.aspect_ratios()), phases, options, device,
                           checkpoint_path(r.output), run_key, wrap_sampler=accepting)
-        if r.resume:
+        if r.run.resume:
             trainer.resume()
         console.info(f"training a {space.name} supernet ({space.size():,} paths) on {len(dataset)} images, "
                      f"{len(classes)} classes: {trainer.total_iterations()} steps on {world} process(es), {device}")

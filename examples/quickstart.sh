@@ -85,7 +85,7 @@ gaia inspect "$out/selection.json" > "$out/selection.inspect.json"
 # --- end of select-data -----------------------------------------------------------------------------------
 # --- rank: task-specific architecture selection (GAIA 3.2.1) ---
 # 10c. Which path of the supernet suits the target? 4 candidates evaluated directly on its val split (BN
-#      recalibrated on its images), the best of each (scale, total depth) group kept, the top of those
+#      recalibrated on its images), the best of each (scale, total depth range) group kept, the top of those
 #      fine-tuned with the fast schedule (finetune's engine); the ranking's best is what finetune takes.
 gaia space sample tiny -n 4 --seed 2 > "$out/candidates.jsonl"
 gaia rank --weights "$out/supernet.manifest" --data "$out/target/train.json" --val "$out/target/val.json" \

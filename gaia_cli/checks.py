@@ -155,6 +155,7 @@ OPTIONS: dict[str, Range] = {
     "--chunk-rows": AT_LEAST_1,
     # rank
     "--per-group": AT_LEAST_1,
+    "--depth-ranges": AT_LEAST_1,
     "--keep": Range(0, 1, low_open=True),
     # numbers inside text options
     "--pareto": POSITIVE,  # each latency budget

@@ -18,7 +18,7 @@ from scipy import stats
 
 from gaia_cli.nn.detector import Supernet
 from gaia_cli.nn.io import save_detector
-from gaia_cli.ranking.candidates import Candidate, groups, keep_count, sample_in_groups
+from gaia_cli.ranking.candidates import Candidate, DepthRanges, groups, keep_count, sample_in_groups
 from gaia_cli.ranking.correlation import correlation
 from gaia_cli.ranking.run import selection
 from gaia_cli.space.arch import Arch, SearchSpace, preset
@@ -70,10 +70,10 @@ def reference(world):
 
 def test_sampling_gives_k_archs_in_every_scale_and_depth_group_within_the_budget():
     space = preset("tiny")
-    totals = {sum(d) for d in itertools.product(*space.depth)}
+    ranges = DepthRanges.of(space)  # totals 4-9 in 5 ranges: of width 2, so 3 of them
     archs = sample_in_groups(space, lambda a: True, 3, seed=0)
-    by_group = groups([Candidate(i, a, 0.0) for i, a in enumerate(archs)])
-    assert set(by_group) == {(s, t) for s in space.scale for t in totals}
+    by_group = groups([Candidate(i, a, 0.0, depths=ranges.of_total(sum(a.depth))) for i, a in enumerate(archs)])
+    assert set(by_group) == {(s, t) for s in space.scale for t in ((4, 5), (6, 7), (8, 9))}
     assert all(len(m) == 3 and len({c.arch for c in m}) == 3 for m in by_group.values())
     assert archs == sample_in_groups(space, lambda a: True, 3, seed=0)  # the same seed, the same archs
     assert archs != sample_in_groups(space, lambda a: True, 3, seed=1)
@@ -83,6 +83,32 @@ def test_sampling_gives_k_archs_in_every_scale_and_depth_group_within_the_budget
     # a group with fewer archs than K gives all it has: here one depth tuple of each total, 1 width
     small = SearchSpace("s", [[1], [1], [1, 2], [1]], [[8], [8], [8], [8], [8]], [64])
     assert sorted(sum(a.depth) for a in sample_in_groups(small, lambda a: True, 5, seed=0)) == [4, 5]
+    # as many ranges as totals (or more): one group per total depth, as GAIA's text reads
+    exact = DepthRanges.of(space, 100)
+    archs = sample_in_groups(space, lambda a: True, 2, seed=0, ranges=exact)
+    totals = {sum(d) for d in itertools.product(*space.depth)}
+    assert {(a.scale, sum(a.depth)) for a in archs} == {(s, t) for s in space.scale for t in totals}
+    assert len(archs) == 2 * len(space.scale) * len(totals)
+
+
+def test_total_depth_is_binned_as_the_authors_rules_do():
+    # GAIA's sampling rules bin ar50to101's total depth into 11-16, 18-23, 25-30, 32-37 and 39-43 blocks;
+    # 5 equal ranges over the space's span (10-43) are within a block of each
+    ranges = DepthRanges.of(preset("ar50to101"))
+    assert sorted({ranges.of_total(t) for t in range(10, 44)}) == [(10, 16), (17, 23), (24, 30), (31, 37), (38, 43)]
+    assert DepthRanges.of(preset("ar50to101"), 1).of_total(25) == (10, 43)  # one range: scale alone groups
+    # stage 2 stays small on the paper's space: an ABPS supernet's candidates under a budget in a few groups
+    from gaia_cli.ranking.run import RankRequest, Supernet as Net, candidates_of, trained_spaces
+
+    space = preset("ar50to101")
+    subs = trained_spaces(space, [{"space": n} for n in ("ar101", "ar77", "ar50")], "test")
+    net = Net(space, 81, None, space.detector, subs)
+    cands, about = candidates_of(RankRequest(flops=1e9, per_group=5), net)
+    binned = groups(cands)
+    exact, _ = candidates_of(RankRequest(flops=1e9, per_group=5, depth_ranges=100), net)
+    assert about["depth_ranges"] == {"count": 5, "width": 7, "from": 10}
+    assert len(binned) <= 5 * len(space.scale) < len(groups(exact))
+    assert all(len(m) <= 5 * len(subs) for m in binned.values())  # K per group in each sub-space
 
 
 def test_candidates_are_drawn_only_in_the_sub_spaces_the_supernet_trained():
@@ -113,7 +139,8 @@ def test_keep_fractions_and_the_best_of_each_group():
     ap = {0: 5.0, 1: 9.0, 2: 1.0, 3: 7.0, 4: 1.0}
     results = {("direct", i): {"AP": v, "loss": 10 - v} for i, v in ap.items()}
     bests, ranked, kept = selection(cands, results, "AP", 0.5)
-    assert {g: c.id for g, c in bests.items()} == {(64, 4): 3, (96, 4): 1, (64, 5): 2}  # a tie: the first listed
+    # a tie: the first listed
+    assert {g: c.id for g, c in bests.items()} == {(64, (4, 4)): 3, (96, (4, 4)): 1, (64, (5, 5)): 2}
     assert [c.id for c in ranked] == [1, 3, 2] and [c.id for c in kept] == [1, 3]
     assert [c.id for c in selection(cands, results, "AP", 0.2)[2]] == [1]
     assert [c.id for c in selection(cands, results, "loss", 1.0)[2]] == [1, 3, 2]  # lower loss is better
@@ -249,7 +276,8 @@ def test_a_budget_samples_every_group_of_the_space(world, write_json):
                      "--per-group", "2", *QUICK)
     assert proc.returncode == 0, proc.stderr
     ranking = json.loads(proc.stdout)
-    assert [(g["scale"], g["depth"], len(g["candidates"])) for g in ranking["groups"]] == [(64, 4, 2), (64, 5, 2)]
+    assert [(g["scale"], g["depth"], len(g["candidates"])) for g in ranking["groups"]] == [(64, [4, 4], 2),
+                                                                                         (64, [5, 5], 2)]
     assert all(c["latency_ms"] > 0 and c["gflops"] > 0 for c in ranking["candidates"])
     assert len(ranking["kept"]) == 1 and ranking["best"]["candidate"] == ranking["kept"][0]
 

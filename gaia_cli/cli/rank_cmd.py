@@ -12,7 +12,7 @@ from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import (
     BatchSize, ComputeDevice, Data, Images, Labels, Output, Quiet, Recalibrate, RestartJournal, ResumeJournal, Seed, Space,
     Verbose, Weights, Workers)
-from gaia_cli.ranking.settings import Settings
+from gaia_cli.ranking.settings import DEPTH_RANGES, Settings
 
 DEFAULT = Settings()  # what candidates are measured and fine-tuned with: the options' defaults
 RUN = DEFAULT.run  # rank's run control: no data-loading workers by default (gaia_cli.engine.runcontrol)
@@ -47,11 +47,12 @@ def rank(
     labels: Labels("new categories borrow the rows of their nearest class by word vectors (as finetune does)",
                    "The supernet's") = None,
     candidates: Annotated[Optional[str], typer.Option("--candidates", help="The archs to rank: a gaia/arch-set (search --top/--pareto), gaia/arch JSON lines (space sample) or a gaia/ranking; - reads stdin.")] = None,
-    latency: Annotated[Optional[float], typer.Option("--latency", help="Latency budget in ms on --device: sample --per-group archs in every (scale, depth) group within it.")] = None,
+    latency: Annotated[Optional[float], typer.Option("--latency", help="Latency budget in ms on --device: sample --per-group archs in every (scale, depth range) group within it.")] = None,
     device: Annotated[Optional[str], typer.Option("--device", help="The deployment target of --latency: a latency profile (v100, or a file from bench-latency --build-profile).")] = None,
     flops: Annotated[Optional[float], typer.Option("--flops", help="FLOPs budget in GMACs at [3, S, S] (with --candidates: keep those within it).")] = None,
     space: Space("Sample from this part of the supernet's space", " (default: the supernet's)") = None,
-    per_group: Annotated[int, typer.Option("--per-group", help="Archs sampled in each (input scale, total depth) group (GAIA's K).")] = 5,
+    per_group: Annotated[int, typer.Option("--per-group", help="Archs sampled in each (input scale, total depth range) group (GAIA's K).")] = 5,
+    depth_ranges: Annotated[int, typer.Option("--depth-ranges", help="Ranges of equal width that total depth is binned into over the space's span, for the groups (the authors' rules: 5, 7 blocks each on ar50to101); as many as the space has totals: one group per total depth.")] = DEPTH_RANGES,
     keep: Annotated[float, typer.Option("--keep", help="Share of the group bests that stage 2 fine-tunes (rounded up, at least one).")] = 0.5,
     schedule: Annotated[str, typer.Option("--schedule", help="Stage 2's fine-tuning: fast (2 epochs: a warm-up epoch, then one at the rate /10), 1x (13 epochs) or custom.")] = DEFAULT.schedule,
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = DEFAULT.epochs,
@@ -79,7 +80,7 @@ def rank(
     """Rank a supernet's paths for a target task; print the gaia/ranking, whose best arch finetune takes.
 
     Stage 1 evaluates every candidate directly (AP and validation loss, BN recalibrated on target images);
-    stage 2 keeps the best of each (scale, total depth) group, then the top --keep of those, fine-tunes each
+    stage 2 keeps the best of each (scale, total depth range) group, then the top --keep of those, fine-tunes each
     with --schedule (finetune's engine) and picks the best. Finished candidates go to OUTPUT.journal.jsonl.
     """
     from gaia_cli.errors import BadInput
@@ -97,5 +98,5 @@ def rank(
                        run=replace(RUN, device=compute_device, workers=workers, resume=resume, restart=restart, seed=seed))
     run(RankRequest(
         settings=settings, candidates=candidates, latency=latency, device=device, flops=flops, space=space,
-        per_group=per_group, keep=keep, metric=metric, reference=reference, output=output, shard=shard,
+        per_group=per_group, depth_ranges=depth_ranges, keep=keep, metric=metric, reference=reference, output=output, shard=shard,
         merge=list(files or []) if merge else [], compare=list(files or []) if compare else [], devices=devices))

@@ -1,7 +1,7 @@
 """GAIA's task-specific architecture selection (TSAS, GAIA 3.2.1), as `gaia rank`.
 
 Direct evaluation of supernet paths ranks them poorly against their fine-tuned accuracy (the paper's Kendall
-tau 0.18), a short fine-tuning well (0.85). So: group the candidates by (input scale, total depth), evaluate
+tau 0.18), a short fine-tuning well (0.85). So: group the candidates by (input scale, range of total depth), evaluate
 each directly (batch norm recalibrated on target images), keep the best of each group, keep the top share of
 those, fine-tune each with the fast schedule, and pick the best.
 

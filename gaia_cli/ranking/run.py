@@ -1,7 +1,7 @@
 """`rank` as a library call: the candidates, the two stages (and the 1x reference), shards, merging, the
 gaia/ranking artifact, and `--compare`.
 
-Stage 1 evaluates every candidate directly. Stage 2 keeps the best of each (scale, total depth) group, then
+Stage 1 evaluates every candidate directly. Stage 2 keeps the best of each (scale, depth range) group, then
 the top `keep` of those group bests (rounded up, at least one), fine-tunes each with `schedule`, and the best
 after fine-tuning wins. With `reference` every candidate is also fine-tuned with that schedule (1x), and stage
 2's schedule is run on every candidate too, so that both rankings can be set against it (Kendall tau-b and
@@ -23,10 +23,11 @@ from typing import Any, Callable
 
 from gaia_cli import console
 from gaia_cli.errors import BadInput
-from gaia_cli.ranking.candidates import Candidate, groups, keep_count, read_candidates, sample_in_groups
+from gaia_cli.ranking.candidates import (Candidate, DepthRanges, groups, keep_count, read_candidates,
+                                         sample_in_groups)
 from gaia_cli.ranking.correlation import correlation
 from gaia_cli.ranking.journal import STAGES, Journal, differences, journal_for, journal_path, read, work_folder
-from gaia_cli.ranking.settings import Settings
+from gaia_cli.ranking.settings import DEPTH_RANGES, Settings
 from gaia_cli.space.arch import Arch
 
 METRICS = ("AP", "AP50", "AP75", "loss")  # loss: lower is better
@@ -42,6 +43,7 @@ class RankRequest:
     flops: float | None = None
     space: str | None = None
     per_group: int = 5
+    depth_ranges: int = DEPTH_RANGES  # total depth binned into this many ranges per scale
     keep: float = 0.5
     metric: str = "AP"
     reference: str | None = None
@@ -59,7 +61,7 @@ def _check(r: RankRequest) -> None:
     from gaia_cli.checks import check_options
 
     s = r.settings
-    check_options({"--per-group": r.per_group, "--keep": r.keep, "--epochs": s.epochs,
+    check_options({"--per-group": r.per_group, "--depth-ranges": r.depth_ranges, "--keep": r.keep, "--epochs": s.epochs,
                    "--lr-per-image": s.lr_per_image, "--batch-size": s.batch_size, "--warmup-iters": s.warmup_iters,
                    "--workers": s.run.workers, "--recalibrate": s.recalibrate, "--latency": r.latency,
                    "--flops": r.flops, "--seed": s.run.seed}, "rank")
@@ -182,6 +184,7 @@ def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[
     budget = Budget(r.latency, profile, r.flops, net.classes, net.detector) \
         if (r.latency is not None or r.flops is not None) else None
     about: dict[str, Any] = {"space": space.name}
+    ranges = DepthRanges.of(space, r.depth_ranges)  # the union space's ranges, for every sub-space alike
     if r.candidates is not None:
         archs, read_about = read_candidates(r.candidates)
         source = read_about["source"]
@@ -208,10 +211,10 @@ def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[
     else:
         if net.trained and r.space is None:  # "in each sub search space" the supernet trained
             archs = list(dict.fromkeys(a for i, sub in enumerate(net.trained)
-                                       for a in sample_in_groups(sub, budget.meets, r.per_group, seed + i)))
+                                       for a in sample_in_groups(sub, budget.meets, r.per_group, seed + i, ranges)))
             about["within"] = [sub.name for sub in net.trained]
         else:
-            archs = sample_in_groups(space, lambda a: net.in_trained(a) and budget.meets(a), r.per_group, seed)
+            archs = sample_in_groups(space, lambda a: net.in_trained(a) and budget.meets(a), r.per_group, seed, ranges)
         if not archs:
             cheapest = space.min_arch
             raise BadInput(f"no arch of space {space.name!r} meets the budget: its cheapest, {cheapest}, needs "
@@ -221,7 +224,8 @@ def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[
     out = []
     for i, arch in enumerate(archs):
         latency, gflops = costs.costs(arch)
-        out.append(Candidate(i, arch, gflops, latency))
+        out.append(Candidate(i, arch, gflops, latency, ranges.of_total(sum(arch.depth))))
+    about["depth_ranges"] = {"count": r.depth_ranges, "width": ranges.width, "from": ranges.low}
     return out, about
 
 
@@ -287,8 +291,8 @@ def run(r: RankRequest) -> dict[str, Any]:
     inputs = [net.ref, train.ref, val.ref] + ([about["candidates_ref"]] if "candidates_ref" in about else [])
     build = lambda waiting=None: ranking(r, net, cands, about, results, runner.seconds, inputs, waiting)  # noqa: E731
 
-    console.info(f"ranking {len(cands)} candidates of {about['space']} in {len(groups(cands))} (scale, depth) "
-                 f"groups; stage 1: direct evaluation on {val.source}")
+    console.info(f"ranking {len(cands)} candidates of {about['space']} in {len(groups(cands))} (scale, depth range) "
+                 f"groups (total depth in ranges of {about['depth_ranges']['width']}); stage 1: direct evaluation on {val.source}")
     stage_plan: list[tuple[str, Callable[[], list[Candidate]], str]] = [
         ("direct", lambda: cands, "direct"),
         ("finetuned", lambda: _stage2(cands, results, r), s.schedule),
@@ -332,7 +336,7 @@ def run_key(r: RankRequest, net: Supernet, train, val, cands: list[Candidate]) -
         "weights": net.ref.sha256, "data": train.ref.sha256, "val": val.ref.sha256,
         "labels": read_input(s.labels).ref.sha256 if s.labels else None,
         "candidates": [c.arch.as_dict() for c in cands],
-        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": s.schedule, "epochs": s.epochs,
+        "settings": {"per_group": r.per_group, "depth_ranges": r.depth_ranges, "keep": r.keep, "schedule": s.schedule, "epochs": s.epochs,
                      "lr_per_image": s.lr_per_image, "recipe": s.recipe, "batch_size": s.batch_size, "warmup_iters": s.warmup_iters,
                      "recalibrate": s.recalibrate, "metric": r.metric, "reference": r.reference, "seed": s.run.seed},
     }))
@@ -471,7 +475,7 @@ def ranking(r: RankRequest, net: Supernet, cands: list[Candidate], about: dict[s
     winner = best_of(kept, "finetuned", results, metric) if finetuned_done and kept else None
     rows = []
     for c in cands:
-        row = {"id": c.id, "arch": c.arch.as_dict(), "group": {"scale": c.group[0], "depth": c.group[1]},
+        row = {"id": c.id, "arch": c.arch.as_dict(), "group": {"scale": c.group[0], "depth": list(c.group[1])},
                "gflops": c.gflops, "latency_ms": c.latency_ms,
                **{stage: results.get((stage, c.id)) for stage in STAGES}}
         row["stage"], row["why"] = _why(c, results, metric, bests, ranked, kept_ids, winner, r)
@@ -482,11 +486,12 @@ def ranking(r: RankRequest, net: Supernet, cands: list[Candidate], about: dict[s
         "supernet": {**net.ref.as_dict(), "space": net.space.name},
         "space": about["space"],
         "metric": metric,
-        "settings": {"per_group": r.per_group, "keep": r.keep, "schedule": s.schedule, "recipe": s.recipe,
+        "settings": {"per_group": r.per_group, "depth_ranges": about["depth_ranges"], "keep": r.keep,
+                     "schedule": s.schedule, "recipe": s.recipe,
                      "recalibrate": s.recalibrate, "reference": r.reference, "within": about.get("within"), "seed": s.run.seed,
                      "budget": {"latency_ms": r.latency, "device": r.device, "gflops": r.flops},
                      "candidates": about.get("candidates") or about.get("sampled")},
-        "groups": [{"scale": g[0], "depth": g[1], "candidates": [c.id for c in members],
+        "groups": [{"scale": g[0], "depth": list(g[1]), "candidates": [c.id for c in members],
                     "best": bests[g].id if g in bests else None} for g, members in groups(cands).items()],
         "kept": [c.id for c in kept],
         "candidates": rows,
@@ -505,6 +510,10 @@ def ranking(r: RankRequest, net: Supernet, cands: list[Candidate], about: dict[s
     return json_artifact("gaia/ranking", payload, inputs)
 
 
+def _span(depths: tuple[int, int]) -> str:
+    return str(depths[0]) if depths[0] == depths[1] else f"{depths[0]}-{depths[1]}"
+
+
 def _why(c, results, metric, bests, ranked, kept_ids, winner, r) -> tuple[str, str]:
     if ("direct", c.id) not in results:
         return "pending", "not evaluated yet"
@@ -513,7 +522,7 @@ def _why(c, results, metric, bests, ranked, kept_ids, winner, r) -> tuple[str, s
     best = bests[c.group]
     value = lambda cand, stage: (results.get((stage, cand.id)) or {}).get(metric)  # noqa: E731
     if best.id != c.id:
-        return "direct", (f"not the best of its group (scale {c.group[0]}, depth {c.group[1]}): {metric} "
+        return "direct", (f"not the best of its group (scale {c.group[0]}, total depth {_span(c.group[1])}): {metric} "
                           f"{_fmt(value(c, 'direct'))} against {_fmt(value(best, 'direct'))} of candidate {best.id}")
     place = [x.id for x in ranked].index(c.id) + 1
     if c.id not in kept_ids:

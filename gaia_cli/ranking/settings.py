@@ -9,6 +9,8 @@ from pathlib import Path
 
 from gaia_cli.engine.runcontrol import RunControl, defaults
 
+DEPTH_RANGES = 5  # rank --depth-ranges: the authors' sampling rules bin total depth into 5 ranges
+
 
 @dataclasses.dataclass
 class Settings:

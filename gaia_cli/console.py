@@ -19,6 +19,9 @@ import os
 import sys
 from typing import Any, Iterator
 
+from gaia_cli.artifacts import atomic_write
+from gaia_cli.errors import RunFailure, io_failure
+
 _state = {"verbose": 0, "quiet": False}
 _stderr_console = None
 
@@ -74,8 +77,6 @@ def _silence_stdout() -> None:
 
 def write_stdout(text: str) -> None:
     """Write data to stdout: a closed pipe raises StdoutClosed, any other failure a one-line RunFailure."""
-    from gaia_cli.errors import RunFailure, io_failure
-
     out = sys.stdout
     if out is None:  # fd 1 was closed when gaia started (`gaia ... >&-`)
         raise RunFailure("cannot write it: stdout is closed", STDOUT)
@@ -115,7 +116,6 @@ def emit_json(obj: Any, output: str | os.PathLike | None = None, pretty: bool = 
     if output is None or os.fspath(output) == "-":
         write_stdout(dumps(obj, pretty, ascii_only=not _stdout_is_unicode()) + "\n")
         return
-    from gaia_cli.artifacts import atomic_write
 
     text = dumps(obj, pretty) + "\n"
     with atomic_write(output, "w") as fh:

@@ -8,8 +8,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from gaia_cli.artifacts import HDF5_SIGNATURE, H5Artifact, check_header, parse_json, read_input
+from gaia_cli.artifacts import HDF5_SIGNATURE, HEADER_KEYS, H5Artifact, check_header, parse_json, read_input
+from gaia_cli.data.coco import load_coco
 from gaia_cli.errors import BadInput
+from gaia_cli.pathfilter.report import report_lines
+from gaia_cli.selection.report import features_summary, selection_summary
 
 # COCO's area ranges for APs / APm / APl
 SMALL, MEDIUM = 32**2, 96**2
@@ -46,8 +49,6 @@ def _shape_of(value: Any) -> Any:
 
 
 def describe_json_artifact(obj: dict[str, Any], name: str) -> dict[str, Any]:
-    from gaia_cli.artifacts import HEADER_KEYS
-
     out: dict[str, Any] = {"format": "json", "path": name}
     out.update({k: obj[k] for k in HEADER_KEYS if k in obj})
     out["payload"] = {k: _shape_of(v) for k, v in obj.items() if k not in HEADER_KEYS}
@@ -57,8 +58,6 @@ def describe_json_artifact(obj: dict[str, Any], name: str) -> dict[str, Any]:
             "datasets": {d.get("name"): len(d.get("categories", [])) for d in obj.get("datasets", [])},
         }
     elif obj["kind"] == "gaia/selection":
-        from gaia_cli.selection.report import selection_summary
-
         out["summary"] = selection_summary(obj)
     return out
 
@@ -72,16 +71,12 @@ def describe_h5(path: Path) -> dict[str, Any]:
             summary = {"summary": {**meta.get("counts", {}), "classes": meta.get("classes"),
                                    "options": meta.get("options")}}
         elif art.kind == "gaia/pathfilter":
-            from gaia_cli.pathfilter.report import report_lines
-
             rep = meta.get("report") or {}
             summary = {"summary": {"edges": (meta.get("filter") or {}).get("edges"),
                                    "measured": len(meta.get("measurements") or []),
                                    "training": {k: v for k, v in (meta.get("training") or {}).items() if k != "history"},
                                    "report": rep, "table": report_lines(rep) if rep else []}}
         elif art.kind == "gaia/features":
-            from gaia_cli.selection.report import features_summary
-
             summary = {"summary": features_summary(meta, shapes)}
         elif art.kind == "gaia/weights":
             summary = {"summary": {"role": meta.get("role"), "classes": len(meta.get("classes") or [])}}
@@ -104,8 +99,6 @@ def _stats(values: list[float]) -> dict[str, float] | None:
 
 
 def describe_coco(spec, image_root: str | None, check_images: bool, strict: bool) -> dict[str, Any]:
-    from gaia_cli.data.coco import load_coco
-
     data = load_coco(spec, image_root, decode_images=check_images, strict=strict)
     per_cat = {c["id"]: 0 for c in data.categories}
     sizes = {"small": 0, "medium": 0, "large": 0}

@@ -5,6 +5,9 @@ Every module under gaia_cli is parsed (not imported), and every import counts: a
 function (the lazy imports that keep `gaia --help` fast), under `if TYPE_CHECKING:`. A top-level module
 (`errors.py`) or package (`engine/`) is one node; `from gaia_cli import console` is an import of `console`,
 `from gaia_cli import __version__` of the package's own `__init__`.
+
+Only the command modules (`cli/`) import gaia_cli lazily; every other module imports it at module level, so
+that a cycle or an upward import shows when the module is imported, not when a function first runs.
 """
 
 from __future__ import annotations
@@ -57,30 +60,34 @@ def _target(dotted: str) -> str | None:
     return name if (ROOT / name).is_dir() or (ROOT / f"{name}.py").is_file() else "__init__"
 
 
+def _imported(node: ast.AST, path: pathlib.Path) -> list[str]:
+    """The absolute module names an AST node imports (none if it is no import)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        if node.level:  # relative: from the file's package, `level` - 1 packages up
+            module = _module(path)
+            package = module if path.name == "__init__.py" else module[:-1]
+            base = package[: len(package) - node.level + 1]
+            source = ".".join(base + ([node.module] if node.module else []))
+        else:
+            source = node.module or ""
+        # `from gaia_cli import console` imports the module console; `from gaia_cli.x import y`, x
+        return [f"{source}.{a.name}" for a in node.names] if source == "gaia_cli" else [source]
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) \
+            == "import_module" and node.args and isinstance(node.args[0], ast.Constant) \
+            and isinstance(node.args[0].value, str):
+        return [node.args[0].value]
+    return []
+
+
 def imports() -> list[tuple[str, str, int, str, str]]:
     """(importing node, file, line, imported name, imported node) for every import of gaia_cli."""
     found = []
     for path in sorted(ROOT.rglob("*.py")):
-        here, module = _node(path), _module(path)
-        is_package = path.name == "__init__.py"
+        here = _node(path)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:  # relative: from the file's package, `level` - 1 packages up
-                    package = module if is_package else module[:-1]
-                    base = package[: len(package) - node.level + 1]
-                    source = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    source = node.module or ""
-                # `from gaia_cli import console` imports the module console; `from gaia_cli.x import y`, x
-                names = [f"{source}.{a.name}" for a in node.names] if source == "gaia_cli" else [source]
-            elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) \
-                    == "import_module" and node.args and isinstance(node.args[0], ast.Constant) \
-                    and isinstance(node.args[0].value, str):
-                names = [node.args[0].value]
-            for name in names:
+            for name in _imported(node, path):
                 target = _target(name)
                 if target is not None and target != here:
                     found.append((here, str(path.relative_to(ROOT.parent)), node.lineno, name, target))
@@ -98,6 +105,23 @@ def test_no_import_goes_up_a_layer():
               for here, file, line, name, target in imports()
               if here in LAYER and target in LAYER and LAYER[target] > LAYER[here]]
     assert upward == [], "imports up the layers:\n" + "\n".join(upward)
+
+
+def test_only_the_command_modules_import_gaia_lazily():
+    # a lazy import hides a cycle or an upward import until the function runs; cli/ keeps its own lazy (so
+    # that `gaia --help` imports no torch), everything below imports gaia_cli at module level
+    lazy = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if _node(path) == "cli":
+            continue
+        functions = [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+        places = {(node.lineno, name) for function in functions for node in ast.walk(function)
+                  for name in _imported(node, path) if _target(name) is not None}
+        lazy += [f"{path.relative_to(ROOT.parent)}:{line}: imports {name} inside a function"
+                 for line, name in sorted(places)]
+    assert lazy == [], f"{len(lazy)} lazy import(s) of gaia_cli outside cli/ (move them to module level):\n" \
+        + "\n".join(lazy)
 
 
 def test_the_packages_import_one_another_without_a_cycle():

@@ -21,18 +21,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gaia_cli.artifacts import read_json_artifact
+from gaia_cli.artifacts import read_input, read_json_artifact
+from gaia_cli.data.coco import load_coco
+from gaia_cli.data.dataset import DetectionDataset
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.names import keys
+from gaia_cli.labels.space import read_labels
 
 KIND = "gaia/selection"
 
 
 def extra_datasets(spec: str, target_categories: list[dict[str, Any]], transforms=None):
     """(DetectionDatasets of the selected images in the target's labels, report)."""
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.data.dataset import DetectionDataset
-
     art = read_json_artifact(spec, KIND)
     name = art.source.name
     entries, chosen = art.data.get("datasets"), art.data.get("images")
@@ -91,8 +91,6 @@ def _label_space(record: Any, name: str):
     gone or has changed since."""
     if not record:
         return None
-    from gaia_cli.artifacts import read_input
-    from gaia_cli.labels.space import read_labels
 
     if not isinstance(record, dict) or not isinstance(record.get("path"), str):
         raise BadInput("its 'label_space' needs a 'path' and a 'sha256'", name)

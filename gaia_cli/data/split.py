@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from gaia_cli.checks import check_options
 from gaia_cli.data.coco import CocoDataset
 from gaia_cli.errors import BadInput
 
@@ -28,7 +29,6 @@ def split(data: CocoDataset, percent: float | None = None, shots: int | None = N
     """(COCO dict of the subset, report)."""
     if (percent is None) == (shots is None):
         raise BadInput("give --percent P or --shots K (one of them)")
-    from gaia_cli.checks import check_options
 
     check_options({"--percent": percent, "--shots": shots}, "finetune")
     rng = np.random.default_rng(seed)

@@ -30,7 +30,8 @@ from typing import Any, Callable
 import numpy as np
 
 from gaia_cli.artifacts import temp_beside
-from gaia_cli.errors import BadInput
+from gaia_cli.checks import check_options
+from gaia_cli.errors import BadInput, io_failure
 
 # name -> (hue, aspect range w/h)
 SHAPES: dict[str, tuple[float, tuple[float, float]]] = {
@@ -271,8 +272,6 @@ def class_names(categories: int | None = None, classes: list[str] | str | None =
     """The shapes a dataset draws, in category id order: the first `categories` (default 6) of SHAPES, or
     `classes` by name (a list, or a comma-separated string) in the order given."""
     if classes is None:
-        from gaia_cli.checks import check_options
-
         categories = 6 if categories is None else categories
         check_options({"--categories": categories}, "toy-data")
         return list(SHAPES)[:categories]
@@ -299,8 +298,6 @@ def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: i
     the order given (category ids 1..N follow it); giving both is refused. `style` names a visual domain
     (STYLES: background, palette, outline); the default one writes what toy-data always has.
     """
-    from gaia_cli.checks import check_options
-
     check_options({"--images": images, "--val-images": val_images, "--size": size, "--categories": categories,
                    "--seed": seed}, "toy-data")
     names = class_names(categories, classes)
@@ -335,8 +332,6 @@ def make_toy_dataset(out: Path, images: int, size: int, seed: int, val_images: i
         else:
             tmp.rename(out)
     except OSError as exc:  # a full disk: one line naming the folder (exit 1); the temp folder goes below
-        from gaia_cli.errors import io_failure
-
         raise io_failure(exc, out) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

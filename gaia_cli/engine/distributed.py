@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gaia_cli.errors import RunFailure
+
 
 def world() -> tuple[int, int]:
     """(rank, world size), from an initialised process group or 0, 1."""
@@ -118,8 +120,6 @@ def weights_digest(model: nn.Module) -> str:
 
 def check_replicas(model: nn.Module) -> str:
     """The weights' sha256, checked equal on every rank (a diverged replica stops the run)."""
-    from gaia_cli.errors import RunFailure
-
     mine = weights_digest(model)
     if world()[1] == 1:
         return mine

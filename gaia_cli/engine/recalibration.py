@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from gaia_cli import console
+from gaia_cli.data.dataset import DetectionDataset
+from gaia_cli.data.sampler import GroupedBatchSampler, aspect_ratio_groups
 from gaia_cli.errors import BadInput
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.nn.detector import extract
+from gaia_cli.space.archfile import read_arch
 
 DEFAULT_RECALIBRATION = 2000
 
@@ -22,9 +27,6 @@ def recalibration_batches(coco, batch_size: int, seed: int):
     """Batches of images of `coco` in a seeded random order (labels unused), grouped by aspect ratio as
     in training: batch norm's statistics are taken over the padded batch tensor, so the batches
     that re-estimate them are made the way the training batches were."""
-    from gaia_cli.data.dataset import DetectionDataset
-    from gaia_cli.data.sampler import GroupedBatchSampler, aspect_ratio_groups
-
     dataset = DetectionDataset.images_only(coco)
     order = np.random.default_rng(seed).permutation(len(dataset)).tolist()
     groups = aspect_ratio_groups(dataset.aspect_ratios())
@@ -40,8 +42,6 @@ def recalibration_count(role: str, given: int | None) -> int:
 def recalibrate_path(static, source, count: int, batch_size: int, seed: int) -> dict[str, Any]:
     """BN statistics of `static` re-estimated on `count` images of dataset `source`; the report for the output
     ({"images", "data"}), with a warning when the dataset has fewer images."""
-    from gaia_cli.nn.bn import recalibrate
-
     used = recalibrate(static, recalibration_batches(source, batch_size, seed), count)
     if used < count:
         console.warn(f"recalibrated BN with {used} images ({source.source} has no more), not {count}")
@@ -50,9 +50,6 @@ def recalibrate_path(static, source, count: int, batch_size: int, seed: int) -> 
 
 def select_path(model, meta: dict[str, Any], arch_spec: str | None, source: str):
     """The static model to evaluate: the supernet's path `arch`, or the model itself."""
-    from gaia_cli.nn.detector import extract
-    from gaia_cli.space.archfile import read_arch
-
     if meta["role"] == "supernet":
         if arch_spec is None:
             raise BadInput("a supernet holds many paths: choose one with --arch", source)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from gaia_cli import console
+from gaia_cli import console, devices
 from gaia_cli.artifacts import H5Artifact, write_h5
 from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.data import SeededDataset, epoch_batches, loader
@@ -34,6 +34,8 @@ from gaia_cli.engine.runcontrol import RunControl
 from gaia_cli.engine.schedule import Phase, describe, effective_warmup, learning_rate, schedule_line
 from gaia_cli.errors import BadInput, RunFailure
 from gaia_cli.interrupts import StopRequested
+from gaia_cli.nn.distill import Distiller
+from gaia_cli.nn.elastic import ElasticBatchNorm2d
 from gaia_cli.space.arch import SearchSpace
 from gaia_cli.space.sampling import PathSampler
 
@@ -69,8 +71,6 @@ class TrainOptions:
 
 def training_device(spec: str, amp: bool) -> torch.device:
     """The device of `--device`, refusing `--amp` where there is no CUDA."""
-    from gaia_cli import devices
-
     device = devices.resolve(spec)
     if amp and device.type != "cuda":
         raise BadInput("--amp needs a CUDA device (on the CPU, train in fp32)")
@@ -83,8 +83,6 @@ def prepare_replica(model: nn.Module, device: torch.device) -> None:
     quiet output off rank 0; the model on `device` (channels-last and cudnn autotuning on CUDA); elastic
     batch norm synchronised over ranks when there are several; rank 0's weights on every rank.
     """
-    from gaia_cli.nn.elastic import ElasticBatchNorm2d
-
     rank, world = ddp.world()
     if rank != 0:
         console.set_verbosity(quiet=True)
@@ -159,8 +157,6 @@ class Trainer:
             self.samplers = [wrap_sampler(s, options.run.log_every) for s in self.samplers]
         self.distiller = None
         if options.distill > 0 and options.paths_per_step > 1:
-            from gaia_cli.nn.distill import Distiller
-
             self.distiller = Distiller(model)
         self.log: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []

@@ -16,6 +16,9 @@ from typing import Any, Callable
 
 import torch
 
+from gaia_cli.data.coco import load_coco
+from gaia_cli.data.dataset import DetectionDataset
+from gaia_cli.data.toy import class_names, render_image
 from gaia_cli.errors import RunFailure
 
 BOX_TOLERANCE = 0.05  # pixels of the input image, per coordinate
@@ -87,16 +90,11 @@ def check_images(data: str | None, count: int, size: tuple[int, int] | None, sca
 
     images: list[tuple[str, torch.Tensor]] = []
     if data is not None:
-        from gaia_cli.data.coco import load_coco
-        from gaia_cli.data.dataset import DetectionDataset
-
         coco = load_coco(data)
         dataset = DetectionDataset.images_only(coco)
         for i in range(min(count, len(dataset))):
             images.append((coco.images[i]["file_name"], dataset[i][0]))
     else:
-        from gaia_cli.data.toy import class_names, render_image
-
         rng = np.random.default_rng(seed)
         for i in range(count):
             picture, _ = render_image(rng, scale, class_names())

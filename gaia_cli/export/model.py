@@ -15,7 +15,10 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from gaia_cli import console
+from gaia_cli.data.coco import load_coco
+from gaia_cli.engine.recalibration import recalibrate_path, recalibration_count, select_path
 from gaia_cli.errors import BadInput
+from gaia_cli.nn.io import load_detector
 
 
 def plain_torchvision(model: nn.Module) -> nn.Module:
@@ -39,10 +42,6 @@ def deploy_model(weights: str, arch: str | None, recalibrate: int | None, recali
 
     A supernet needs `arch`, and its path's BN statistics are re-estimated on `recalibrate` images of
     `recalibrate_data` (default 2000, as `gaia eval`), without which a path's accuracy means nothing."""
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.recalibration import recalibrate_path, recalibration_count, select_path
-    from gaia_cli.nn.io import load_detector
-
     model, meta = load_detector(weights)
     source = str(meta["ref"].path)
     if meta["role"] == "supernet" and arch is None:

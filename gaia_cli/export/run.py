@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from gaia_cli import __version__, console
+from gaia_cli.artifacts import atomic_path, manifest
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco
 from gaia_cli.errors import BadInput, RunFailure
+from gaia_cli.export.check import check_images, compare
+from gaia_cli.export.model import deploy_model
+from gaia_cli.export.write import DEFAULT_OPSET, FORMATS, check_opset, export_onnx, export_torchscript, parse_size
+from gaia_cli.nn.exported import ExportedDetector, need_onnx
 
 DEFAULT_CHECK_IMAGES = 8
 
@@ -30,10 +37,6 @@ class ExportRequest:
 
 
 def check_request(r: ExportRequest) -> None:
-    from gaia_cli.checks import check_options
-    from gaia_cli.export.write import FORMATS, check_opset
-    from gaia_cli.nn.exported import need_onnx
-
     check_options({"--check-images": r.check_images, "--recalibrate": r.recalibrate, "--seed": r.seed,
                    "--opset": r.opset}, "export")
     if r.format not in FORMATS:
@@ -51,20 +54,12 @@ def check_request(r: ExportRequest) -> None:
 
 def run(r: ExportRequest) -> tuple[dict[str, str], dict[str, Any]]:
     """(the manifest of the file written, the check's report)."""
-    from gaia_cli.artifacts import atomic_path, manifest
-    from gaia_cli.export.check import check_images, compare
-    from gaia_cli.export.model import deploy_model
-    from gaia_cli.nn.exported import ExportedDetector
-    from gaia_cli.export.write import DEFAULT_OPSET, export_onnx, export_torchscript, parse_size
-
     check_request(r)
     onnx = r.format == "onnx"
     opset = (r.opset or DEFAULT_OPSET) if onnx else None
     if r.size is not None:
         parse_size(r.size, 0)  # refused before any work
     if r.check is not None:
-        from gaia_cli.data.coco import load_coco
-
         load_coco(r.check)  # refused before any work (read again for its images below)
     model, meta = deploy_model(r.weights, r.arch, r.recalibrate, r.recalibrate_data, seed=r.seed)
     arch = meta["arch"]

@@ -21,6 +21,7 @@ from typing import Any
 
 from gaia_cli.artifacts import JsonArtifact, read_json_artifact
 from gaia_cli.errors import BadInput
+from gaia_cli.labels.names import clean
 
 KIND = "gaia/labels"
 
@@ -52,8 +53,6 @@ class LabelSpace:
         its categories 1..80, COCO's own files 1..90). Categories are matched by id when the ids agree, else
         by name. Every category must be mapped, or BadInput names the ones that are not.
         """
-        from gaia_cli.labels.names import clean
-
         pairs = {(c["id"], c["name"]) for c in categories}
         names = {clean(c["name"]) for c in categories}
         if dataset is None:
@@ -81,8 +80,6 @@ class LabelSpace:
         """Category id -> unified id for a dataset's `categories`: as unify-labels mapped them when the space
         names `dataset`, else by name (case, punctuation and plurals aside); categories it has not are left
         out. What select-data and finetune --extra-data both use, so that they agree."""
-        from gaia_cli.labels.names import clean
-
         if dataset is not None and any(d["name"] == dataset for d in self.datasets):
             return self.map_for(categories, dataset)
         by_name = {clean(c["name"]): c["id"] for c in self.categories}

@@ -22,8 +22,11 @@ import torch
 from torch import nn
 
 from gaia_cli import console
+from gaia_cli.errors import BadInput
 from gaia_cli.labels.names import keys
 from gaia_cli.labels.space import LabelSpace
+from gaia_cli.labels.unify import profile, similarity_matrix
+from gaia_cli.labels.vectors import load_vectors
 
 
 def match_classes(source: list[str], target: list[dict[str, Any]], labels: LabelSpace | None = None,
@@ -35,8 +38,6 @@ def match_classes(source: list[str], target: list[dict[str, Any]], labels: Label
             by_key.setdefault(k, label)
     mapped: dict[int, int] = {}
     if labels is not None:
-        from gaia_cli.errors import BadInput
-
         try:  # the dataset is part of the label space the supernet was trained on
             unified = labels.map_for(target)
         except BadInput:  # it is not: names and vectors decide
@@ -46,8 +47,6 @@ def match_classes(source: list[str], target: list[dict[str, Any]], labels: Label
                   if labels.categories[uid - 1]["name"] in label_of_name}
     profiles = None
     if vectors is not None:
-        from gaia_cli.labels.unify import profile, similarity_matrix
-
         profiles = [profile(n, vectors, None) for n in source]
     report = []
     for cat in target:
@@ -95,8 +94,6 @@ def vectors_for(labels: LabelSpace) -> Any:
     """The word vectors a label space was built with (its `vectors.source`), else the default ones."""
     from pathlib import Path
 
-    from gaia_cli.labels.vectors import load_vectors
-
     meta = (labels.extra or {}).get("vectors") or {}
     source = meta.get("source")
     if source and Path(source).is_file():
@@ -111,8 +108,6 @@ def grow_predictor(predictor: nn.Module, old: list[str], new: list[str], vectors
     The old classes' rows are copied unchanged, so right after the extension their logits and box deltas are
     those of the old predictor; each added class borrows its nearest old class's rows (`match_classes`).
     """
-    from gaia_cli.errors import BadInput
-
     for k, (was, now) in enumerate(zip(old, new), start=1):
         if was != now:
             raise BadInput(f"label {k} is {was!r} in the --init supernet but {now!r} here: the old classes must keep "

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from gaia_cli.checks import check_options
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.lexicon import DatasetNames, Rules, Verdict, lexicon, phrases
 from gaia_cli.labels.names import Synonyms, alternatives, clean, keys
@@ -178,8 +179,6 @@ class Result:
 class Unifier:
     def __init__(self, vectors: WordVectors, synonyms: Synonyms | None, threshold: float = 0.8,
                  margin: float = 0.05, decisions: Decisions | None = None, rules: bool = True):
-        from gaia_cli.checks import check_options
-
         check_options({"--threshold": threshold, "--margin": margin}, "unify-labels")
         self.vectors, self.synonyms = vectors, synonyms
         self.threshold, self.margin = threshold, margin

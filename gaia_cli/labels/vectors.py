@@ -27,7 +27,7 @@ import numpy as np
 
 from gaia_cli import console
 from gaia_cli.artifacts import temp_beside
-from gaia_cli.errors import BadInput
+from gaia_cli.errors import BadInput, io_failure
 
 FORMATS = ("auto", "kv", "word2vec-bin", "word2vec-text", "glove", "fasttext")
 FASTTEXT_MAGIC = 793712314
@@ -140,8 +140,6 @@ def _cache(key: str, stamp: dict[str, Any], build) -> Any:
             shutil.rmtree(folder)
         tmp.rename(folder)
     except OSError as exc:  # a full disk: one line naming the cache folder (exit 1)
-        from gaia_cli.errors import io_failure
-
         raise io_failure(exc, folder) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from gaia_cli.artifacts import read_json_artifact
+from gaia_cli.checks import check_field
 from gaia_cli.errors import BadInput
 from gaia_cli.space.arch import Arch
 from gaia_cli.space.flops import conv_out, detector_gflops
@@ -120,8 +122,6 @@ class LatencyProfile:
 
 def _check_numbers(profile: LatencyProfile, source: str) -> None:
     """Every measured time finite and not negative, every coefficient finite (gaia_cli.checks.FIELDS)."""
-    from gaia_cli.checks import check_field
-
     for table in ("stems", "blocks", "fixed"):
         for key, ms in getattr(profile, table).items():
             check_field(f"{table}[{key}]", ms, source, "ms")
@@ -176,8 +176,6 @@ def v100() -> LatencyProfile:
 
 def load_profile(spec: str) -> LatencyProfile:
     """A built-in profile by name, or a `gaia/latency-profile` file."""
-    from gaia_cli.artifacts import read_json_artifact
-
     if spec.lower() in BUILTIN and not Path(spec).exists():
         return v100()
     if spec != "-" and not Path(spec).exists() and not spec.lstrip().startswith("{"):

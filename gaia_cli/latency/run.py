@@ -5,8 +5,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gaia_cli import console
+from gaia_cli import console, devices
+from gaia_cli.artifacts import json_artifact
+from gaia_cli.checks import check_options
 from gaia_cli.errors import BadInput
+from gaia_cli.latency.build import build_profile, check_profile
+from gaia_cli.latency.measure import environment, measure_exported, measure_model
+from gaia_cli.latency.profile import load_profile
+from gaia_cli.nn.detector import build_static
+from gaia_cli.nn.exported import open_exported
+from gaia_cli.nn.io import load_detector
+from gaia_cli.space.arch import read_space
+from gaia_cli.space.archfile import read_archs
+from gaia_cli.space.sampling import PathSampler
 
 
 @dataclasses.dataclass
@@ -32,8 +43,6 @@ class BenchRequest:
 
 def load_model(spec: str):
     """(model, meta) of `--model`: a static model, not a supernet."""
-    from gaia_cli.nn.io import load_detector
-
     model, meta = load_detector(spec)
     if meta["role"] != "model":
         raise BadInput("--model takes a static model; for a supernet path, give its arch", spec)
@@ -42,10 +51,6 @@ def load_model(spec: str):
 
 def measure_export(r: BenchRequest, device) -> dict[str, Any]:
     """An exported file's latency, beside the PyTorch model it came from (`--model`) when given."""
-    from gaia_cli.artifacts import json_artifact
-    from gaia_cli.latency.measure import environment, measure_exported
-    from gaia_cli.nn.exported import open_exported
-
     exported = open_exported(r.exported, device)
     if exported is None:
         raise BadInput("is not an exported model (gaia export writes ONNX or TorchScript)", r.exported)
@@ -67,24 +72,16 @@ def measure_export(r: BenchRequest, device) -> dict[str, Any]:
 
 
 def run(r: BenchRequest) -> dict[str, Any]:
-    from gaia_cli.artifacts import json_artifact
-    from gaia_cli.space.arch import read_space
-    from gaia_cli.space.archfile import read_archs
-    from gaia_cli.space.sampling import PathSampler
-
     if r.exported is not None and (r.archs or r.sample or r.predict or r.build_profile or r.check is not None
                                    or r.precision != "fp32" or r.channels_last):
         raise BadInput("--exported measures one exported file (and --model beside it) in fp32: give no archs, "
                        "--sample, --predict, --build-profile, --check, --precision or --channels-last")
     if sum([r.predict, r.build_profile, r.check is not None]) > 1:
         raise BadInput("--predict, --build-profile and --check are separate modes: give one")
-    from gaia_cli.checks import check_options
 
     check_options({"--sample": r.sample, "--fit-archs": r.fit_archs, "--classes": r.classes, "--warmup": r.warmup,
                    "--runs": r.runs, "--seed": r.seed}, "bench-latency")
     if r.predict:
-        from gaia_cli.latency.profile import load_profile
-
         profile = load_profile(r.device)  # an unknown name lists the known ones before anything else
     archs = [arch for spec in r.archs for arch in read_archs(spec)[0]]  # repeats are measured again
     space = read_space(r.space)  # its detector settings (FPN width, proposals, anchors) are measured too
@@ -100,26 +97,18 @@ def run(r: BenchRequest) -> dict[str, Any]:
 
     import torch
 
-    from gaia_cli import devices
-    from gaia_cli.latency.measure import environment, measure_model
-
     device = devices.resolve(r.device)
     torch.manual_seed(r.seed)
     method = {"batch": 1, "warmup": r.warmup, "runs": r.runs, "precision": r.precision,
               "channels_last": r.channels_last, "timer": "cuda events" if device.type == "cuda" else "perf_counter",
               "input": "[3, S, S] uniform noise", "classes": r.classes}
     if r.build_profile:
-        from gaia_cli.latency.build import build_profile
-
         profile = build_profile(space, r.classes, device, r.warmup, r.runs, r.fit_archs, r.seed,
                                 r.name or environment(device)["name"])
         console.info(f"profile {profile.name}: {len(profile.blocks)} blocks, {len(profile.stems)} stems; "
                      f"fit error {profile.calibration['fit_mean_error']:.1%} on {r.fit_archs} archs")
         return json_artifact("gaia/latency-profile", profile.to_payload())
     if r.check is not None:
-        from gaia_cli.latency.build import check_profile
-        from gaia_cli.latency.profile import load_profile
-
         profile = load_profile(r.check)
         if not archs:
             raise BadInput("--check needs held-out archs (--sample N, files or -)")
@@ -130,8 +119,6 @@ def run(r: BenchRequest) -> dict[str, Any]:
     if r.exported is not None:
         return {**measure_export(r, device), "method": {**method, "input": "[3, H, W] uniform noise, H, W the "
                                                         "export's input size", "rounds": 5}}
-
-    from gaia_cli.nn.detector import build_static
 
     results = []
     models = []

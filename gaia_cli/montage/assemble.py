@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from gaia_cli.checks import check_options
 from gaia_cli.errors import BadInput
 from gaia_cli.montage.samples import MontageSamples
 
@@ -48,8 +49,6 @@ class Template:
     option: str = dataclasses.field(default="--size", compare=False)  # the size's name in messages
 
     def __post_init__(self) -> None:
-        from gaia_cli.checks import check_options
-
         check_options({"--split": self.split}, "pretrain")  # the top-left region's share of a side
         if self.size < 2 * STRIDE:
             raise BadInput(f"{self.option} {self.size} is too small: a montage needs at least {2 * STRIDE} pixels")

@@ -26,8 +26,17 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from gaia_cli.errors import BadInput
-from gaia_cli.montage import group_of
+from gaia_cli import console
+from gaia_cli.artifacts import (atomic_path, check_h5_write, check_output_path, h5_writer, manifest, read_input,
+                                write_h5_meta)
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco, xyxy
+from gaia_cli.errors import BadInput, RunFailure
+from gaia_cli.interrupts import StopRequested
+from gaia_cli.labels.space import read_labels
+from gaia_cli.montage import GROUPS, group_of
+from gaia_cli.montage.assemble import MontageDataset, Template, preview_grid
+from gaia_cli.montage.samples import KIND, MontageSamples
 
 MAX_ENLARGE = 4.0  # a crop at most 4x the object's sides: beyond that the object is a detail of the sample
 NEGATIVE_TRIES = 200  # placements tried per negative before it counts as a shortfall
@@ -183,8 +192,6 @@ class Plan:
     """
 
     def __init__(self, datasets: list[Any], label_maps: list[dict[int, int]], options: ExtractOptions):
-        from gaia_cli.data.coco import xyxy
-
         self.datasets, self.label_maps, self.options = datasets, label_maps, options
         self._xyxy = xyxy
         positives = skipped_crowd = skipped_small = 0
@@ -251,8 +258,6 @@ def run_tasks(tasks: Iterable[ImageTask], options: ExtractOptions, workers: int,
     import concurrent.futures
     import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
-
-    from gaia_cli.errors import RunFailure
 
     # forkserver/spawn would re-import torch in every worker; the work needs only PIL and numpy
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
@@ -365,8 +370,6 @@ class ExtractRequest:
 
 
 def check_request(r: ExtractRequest) -> None:
-    from gaia_cli.checks import check_options
-
     o = r.options
     check_options({"--ratio": o.negative_ratio, "--min-size": o.min_size, "--max-side": o.max_side,
                    "--workers": r.workers, "--preview": r.preview, "--preview-size": r.preview_size, "--seed": o.seed},
@@ -383,9 +386,6 @@ def check_request(r: ExtractRequest) -> None:
 
 def load_sources(r: ExtractRequest) -> tuple[list[Any], list[dict[int, int]], list[str]]:
     """The datasets, each one's category -> class index map, and the class names."""
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.labels.space import read_labels
-
     if not r.data:
         raise BadInput("give the detection data with --data")
     if len(r.data) > 1 and r.labels is None:
@@ -402,20 +402,12 @@ def load_sources(r: ExtractRequest) -> tuple[list[Any], list[dict[int, int]], li
 
 
 def run(r: ExtractRequest) -> None:
-    from gaia_cli import console
-    from gaia_cli.artifacts import (atomic_path, check_h5_write, check_output_path, h5_writer, manifest, read_input,
-                                    write_h5_meta)
-    from gaia_cli.interrupts import StopRequested
-    from gaia_cli.montage import GROUPS
-    from gaia_cli.montage.samples import KIND
-
     check_request(r)
     check_output_path(r.output)
     if r.preview_out is not None:
         check_output_path(r.preview_out)
         if Path(r.preview_out).resolve() == Path(r.output).resolve():
             raise BadInput("--preview-out and -o name the same file", r.output)
-        from gaia_cli.montage.assemble import Template
 
         Template(r.preview_size, option="--preview-size")  # a bad size fails before the work
     datasets, label_maps, classes = load_sources(r)
@@ -477,11 +469,6 @@ def run(r: ExtractRequest) -> None:
 
 
 def _write_preview(r: ExtractRequest, classes: list[str]) -> None:
-    from gaia_cli import console
-    from gaia_cli.artifacts import atomic_path
-    from gaia_cli.montage.assemble import MontageDataset, Template, preview_grid
-    from gaia_cli.montage.samples import MontageSamples
-
     samples = MontageSamples(r.output)
     try:
         dataset = MontageDataset(samples, Template(r.preview_size, option="--preview-size"), length=r.preview)

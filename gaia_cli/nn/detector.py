@@ -28,7 +28,8 @@ from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastL
 from gaia_cli.nn.elastic import ElasticConv2d
 from gaia_cli.nn.ignore import use_ignore_regions
 from gaia_cli.nn.resnet import RETURN_LAYERS, ElasticResNet, StaticResNet
-from gaia_cli.space.arch import ANCHOR_RATIOS, DEFAULT_DETECTOR, Arch, SearchSpace
+from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.detector import ANCHOR_RATIOS, DEFAULT_DETECTOR
 
 
 def max_size_for(scale: int) -> int:

@@ -19,7 +19,10 @@ from typing import Any
 
 import torch
 
+from gaia_cli.artifacts import InputRef, resolve_path, sha256_file
 from gaia_cli.errors import BadInput, RunFailure
+from gaia_cli.nn.io import load_detector
+from gaia_cli.space.arch import Arch
 
 META_KEY = "gaia"  # gaia's metadata (JSON): the ONNX model's metadata_props key
 EXTRA_FILE = "gaia.json"  # and the TorchScript archive's extra file
@@ -171,8 +174,6 @@ class ExportedDetector:
 
 def open_exported(spec: str | Path, device: torch.device | None = None) -> ExportedDetector | None:
     """The exported detector at `spec`, or None when it is not an exported file (gaia's HDF5 weights)."""
-    from gaia_cli.artifacts import resolve_path
-
     path = resolve_path(spec)
     fmt = exported_format(path)
     return None if fmt is None else ExportedDetector(path, fmt, device)
@@ -180,9 +181,6 @@ def open_exported(spec: str | Path, device: torch.device | None = None) -> Expor
 
 def as_model(detector: ExportedDetector) -> tuple[ExportedDetector, dict[str, Any]]:
     """(the detector, a meta like `load_detector`'s for a static model: role, classes, arch, ref, exported)."""
-    from gaia_cli.artifacts import InputRef, sha256_file
-    from gaia_cli.space.arch import Arch
-
     meta = detector.meta
     return detector, {"role": "model", "classes": meta["classes"], "arch": Arch.from_dict(meta["arch"], str(detector.path)),
                       "detector": meta.get("detector"), "ref": InputRef(str(detector.path), sha256_file(detector.path)),
@@ -191,7 +189,5 @@ def as_model(detector: ExportedDetector) -> tuple[ExportedDetector, dict[str, An
 
 def load_any(spec: str, device: torch.device | None = None):
     """(model, meta) of gaia's weights (`nn.io.load_detector`) or of an exported file (`as_model`)."""
-    from gaia_cli.nn.io import load_detector
-
     exported = open_exported(spec, device)
     return as_model(exported) if exported is not None else load_detector(spec)

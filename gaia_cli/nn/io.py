@@ -13,6 +13,7 @@ from torch import nn
 
 from gaia_cli.artifacts import H5Artifact, InputRef, write_h5
 from gaia_cli.errors import BadInput
+from gaia_cli.labels.surgery import grow_predictor, vectors_for
 from gaia_cli.nn import HEAD_PREFIX
 from gaia_cli.nn.detector import Supernet, build_static
 from gaia_cli.space.arch import Arch, SearchSpace
@@ -144,8 +145,6 @@ def init_supernet(model: Supernet, spec: str | os.PathLike, classes: list[str], 
     of `labels` (the grown gaia/labels space; without it new rows start fresh).
     """
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
-
-    from gaia_cli.labels.surgery import grow_predictor, vectors_for
 
     with H5Artifact(spec, "gaia/weights") as art:
         path = art.path

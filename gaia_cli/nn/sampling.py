@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 
+from gaia_cli.nn.ignore import use_ignore_regions
+
 
 def iou_balanced_choice(indices: torch.Tensor, ious: torch.Tensor, count: int, high: float, num_bins: int = 3) -> torch.Tensor:
     """`count` of `indices` (whose IoUs are `ious`): floor(count / num_bins) from each of `num_bins` equal IoU
@@ -75,8 +77,6 @@ class IoUBalancedSampler(BalancedPositiveNegativeSampler):
 
 def use_iou_balanced_sampling(model) -> None:
     """Switch a gaia Faster R-CNN's RoI heads to IoU-balanced negatives (same state, other sampling)."""
-    from gaia_cli.nn.ignore import use_ignore_regions
-
     use_ignore_regions(model)  # its RoI heads hand the IoUs over
     old = model.roi_heads.fg_bg_sampler
     model.roi_heads.fg_bg_sampler = IoUBalancedSampler(old.batch_size_per_image, old.positive_fraction)

@@ -17,8 +17,12 @@ import os
 from typing import Any, Callable
 
 from gaia_cli import console
+from gaia_cli.artifacts import sha256_file
 from gaia_cli.errors import BadInput, RunFailure
+from gaia_cli.pathfilter.filterfile import load_filter
 from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.pruning import Pruning
+from gaia_cli.space.sampling import sample
 
 MAX_REDRAWS = 10_000
 
@@ -33,8 +37,6 @@ class Acceptance:
     that it is loaded and each path scored once; its file is still checked against the space's record."""
 
     def __init__(self, space: SearchSpace, scorer=None):
-        from gaia_cli.space.pruning import Pruning
-
         self.space = space
         self.pruning = Pruning.from_payload(space.pruning, space, f"space {space.name!r}")
         self._scorer = None
@@ -83,8 +85,6 @@ class Acceptance:
 
 def check_pruning_filter(pruning, space: SearchSpace) -> None:
     """Refuse a pruned space whose path filter is missing or changed since `prune`."""
-    from gaia_cli.artifacts import sha256_file
-
     path = pruning.filter_path
     if not os.path.isfile(path):
         raise BadInput(f"the pruned space's path filter {path} is missing (its thresholds need it)",
@@ -96,8 +96,6 @@ def check_pruning_filter(pruning, space: SearchSpace) -> None:
 
 def load_pruning_filter(pruning, space: SearchSpace):
     """The path filter a pruned space names, refused if it is missing or changed since `prune`."""
-    from gaia_cli.pathfilter.filterfile import load_filter
-
     check_pruning_filter(pruning, space)
     path = pruning.filter_path
     scorer = load_filter(path)
@@ -167,8 +165,6 @@ class AcceptingSampler:
         return [self._allowed(arch) for arch in self.sampler.next_step(k)]
 
     def _allowed(self, arch: Arch) -> Arch:
-        from gaia_cli.space.sampling import sample
-
         for _ in range(MAX_REDRAWS):
             why, _, _ = self.acceptance.verdict(arch)
             if why is None:

@@ -13,7 +13,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.flops import detector_gflops_rows
 from gaia_cli.space.pruning import bucket_of
+from gaia_cli.space.sampling import sample
 
 ENUMERATE_UP_TO = 50_000  # spaces this small are enumerated to sample each bucket; larger ones are drawn
 
@@ -26,8 +28,6 @@ def same_space(a: SearchSpace, b: SearchSpace) -> bool:
 
 def gflops(archs: Iterable[Arch], classes: int, detector: dict[str, Any]) -> np.ndarray:
     """The detector's GMACs of each arch (one vectorised closed form for all)."""
-    from gaia_cli.space.flops import detector_gflops_rows
-
     rows = np.array([(*a.depth, *a.width, a.scale) for a in archs], dtype=np.int64).reshape(-1, 10)
     return np.asarray(detector_gflops_rows(rows, classes, detector), dtype=np.float64)
 
@@ -44,8 +44,6 @@ def sample_per_bucket(space: SearchSpace, edges: list[float], classes: int, per_
     """Up to `per_bucket` distinct archs drawn uniformly within each bucket (all of a bucket's archs when it
     holds fewer). `allowed(arch, bucket)` may restrict the draw (a pruned space). A small space is
     enumerated; a large one is drawn uniformly until each bucket is full or `max_draws` is spent."""
-    from gaia_cli.space.sampling import sample
-
     n = len(edges) - 1
     if space.size() <= ENUMERATE_UP_TO:
         archs = list(space.enumerate())

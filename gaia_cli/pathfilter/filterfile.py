@@ -16,8 +16,8 @@ import torch
 
 from gaia_cli.artifacts import H5Artifact, InputRef, write_h5
 from gaia_cli.errors import BadInput
-from gaia_cli.pathfilter.buckets import gflops, same_space
-from gaia_cli.pathfilter.model import PathFilter
+from gaia_cli.pathfilter.buckets import gflops, same_space, sample_per_bucket
+from gaia_cli.pathfilter.model import ARCHITECTURE, PathFilter
 from gaia_cli.pathfilter.tokens import Tokenizer
 from gaia_cli.space.arch import Arch, SearchSpace
 from gaia_cli.space.pruning import bucket_of
@@ -76,8 +76,6 @@ class Scorer:
         """[buckets, 2]: mean and standard deviation of the scores of up to `per_bucket` paths drawn uniformly
         within each bucket (seed 0, so the same filter always gives the same figures; computed once)."""
         if getattr(self, "_stats", None) is None:
-            from gaia_cli.pathfilter.buckets import sample_per_bucket
-
             pools = sample_per_bucket(self.space, self.edges, self.classes, per_bucket, np.random.default_rng(0))
             stats = np.zeros((self.buckets, 2))
             for b, pool in enumerate(pools):
@@ -102,8 +100,6 @@ class Scorer:
 
 
 def save_filter(path: str | os.PathLike, scorer: Scorer, meta: dict[str, Any], inputs: list[InputRef]) -> dict[str, str]:
-    from gaia_cli.pathfilter.model import ARCHITECTURE
-
     filt = {"architecture": ARCHITECTURE, "edges": scorer.edges, "classes": scorer.classes,
             "buckets": scorer.buckets}
     return write_h5(path, KIND, scorer.model.state_dict(),

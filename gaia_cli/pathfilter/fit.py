@@ -27,6 +27,7 @@ import torch
 
 from gaia_cli import console
 from gaia_cli.errors import BadInput
+from gaia_cli.pathfilter.model import MLPPredictor
 from gaia_cli.pathfilter.report import PAPER_TABLE3
 
 MIN_PER_BUCKET = 5  # the 80/20 split keeps at least one held-out and four training paths in a bucket
@@ -114,8 +115,6 @@ def fit_mlp(onehot: np.ndarray, losses: np.ndarray, train: np.ndarray, val: np.n
             seed: int, lr: float = 1e-3) -> Callable[[np.ndarray], np.ndarray]:
     """once-for-all's predictor regressed on the (standardised) loss of `train`; the best epoch on `val`.
     Returns a scorer of one-hot rows: minus the predicted loss."""
-    from gaia_cli.pathfilter.model import MLPPredictor
-
     torch.manual_seed(seed)
     mean, std = float(losses[train].mean()), float(losses[train].std()) or 1.0
     x = torch.from_numpy(onehot)

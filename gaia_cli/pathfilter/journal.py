@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gaia_cli.artifacts import read_input
 from gaia_cli.errors import BadInput, io_failure
 from gaia_cli.space.arch import Arch, SearchSpace
 
@@ -74,8 +75,6 @@ class Journal:
 def read_measurements(specs: list[str], space: SearchSpace) -> tuple[list[dict[str, Any]], list]:
     """Rows {"arch": Arch, "loss": float, "ap": float | None} from JSON-lines files (journals too), each
     arch checked against `space`; and the files' refs."""
-    from gaia_cli.artifacts import read_input
-
     rows, refs = [], []
     for spec in specs:
         src = read_input(spec)

@@ -14,13 +14,16 @@ import torch
 from torch import nn
 
 from gaia_cli import console
+from gaia_cli.data.dataset import DetectionDataset, collate_detection
+from gaia_cli.engine.metrics import evaluate, label_map
+from gaia_cli.engine.recalibration import recalibration_batches
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.nn.detector import extract
 
 
 @torch.no_grad()
 def validation_loss(model: nn.Module, dataset, device: torch.device, batch_size: int = 4, seed: int = 0) -> float:
     from torch.utils.data import DataLoader
-
-    from gaia_cli.data.dataset import collate_detection
 
     torch.manual_seed(seed)
     was_training = model.training
@@ -43,9 +46,6 @@ class PathMeter:
 
     def __init__(self, supernet, classes: list[str], val_coco, calibration_coco, recalibrate: int,
                  device: torch.device, batch_size: int = 4, seed: int = 0, with_ap: bool = True):
-        from gaia_cli.data.dataset import DetectionDataset
-        from gaia_cli.engine.metrics import label_map
-
         self.supernet, self.classes, self.coco = supernet, classes, val_coco
         self.calibration, self.recalibrate, self.device = calibration_coco, recalibrate, device
         self.batch_size, self.seed, self.with_ap = batch_size, seed, with_ap
@@ -53,11 +53,6 @@ class PathMeter:
         self.dataset = DetectionDataset(val_coco, label_of_category={c: label for label, c in mapping.items()})
 
     def __call__(self, arch) -> dict[str, Any]:
-        from gaia_cli.engine.metrics import evaluate
-        from gaia_cli.engine.recalibration import recalibration_batches
-        from gaia_cli.nn.bn import recalibrate
-        from gaia_cli.nn.detector import extract
-
         self.supernet.set_arch(arch)
         static = extract(self.supernet, arch).to(self.device)
         with console.quietly():

@@ -15,7 +15,14 @@ from typing import Any
 import torch
 
 from gaia_cli import console
+from gaia_cli.artifacts import H5Artifact
+from gaia_cli.engine.data import SeededDataset
 from gaia_cli.errors import BadInput
+from gaia_cli.montage import HEAD_PREFIX
+from gaia_cli.montage.assemble import MontageDataset, Template
+from gaia_cli.montage.loss import MontageNet
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.space.arch import SearchSpace
 
 MEASURE_EPOCH = 2**31 - 2  # item keys of the montages losses are measured on (ERF_EPOCH - 1: no training epoch)
 CALIBRATION_EPOCH = 2**31 - 3  # and those BN is recalibrated on
@@ -24,12 +31,6 @@ MEASURED_MONTAGES = 64  # the fixed set each path's loss is averaged over
 
 def load_montage_net(spec: str) -> tuple[Any, dict[str, Any]]:
     """The pre-trained supernet backbone with its dense head (a `MontageNet`), from pretrain's backbone file."""
-    from gaia_cli.artifacts import H5Artifact
-    from gaia_cli.montage import HEAD_PREFIX
-    from gaia_cli.montage.assemble import Template
-    from gaia_cli.montage.loss import MontageNet
-    from gaia_cli.space.arch import SearchSpace
-
     with H5Artifact(spec, "gaia/weights") as art:
         role = art.meta("role")
         if role != "backbone":
@@ -59,9 +60,6 @@ class MontageMeter:
     """Measures paths of one pre-trained supernet on one samples file: {"loss": mean dense loss, "ap": None}."""
 
     def __init__(self, model, samples, recalibrate: int, device: torch.device, batch_size: int = 4, seed: int = 0):
-        from gaia_cli.engine.data import SeededDataset
-        from gaia_cli.montage.assemble import MontageDataset
-
         self.model, self.device, self.batch_size = model.to(device), device, batch_size
         self.recalibrate = recalibrate
         dataset = SeededDataset(MontageDataset(samples, model.template), seed)
@@ -75,8 +73,6 @@ class MontageMeter:
 
     @torch.no_grad()
     def __call__(self, arch) -> dict[str, Any]:
-        from gaia_cli.nn.bn import recalibrate
-
         model = self.model
         model.set_arch(arch)
         if self.recalibrate:

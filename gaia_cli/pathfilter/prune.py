@@ -27,6 +27,7 @@ from gaia_cli.errors import BadInput
 from gaia_cli.pathfilter.buckets import sample_per_bucket
 from gaia_cli.space.pruning import Pruning
 from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.sampling import sample
 
 STRATEGIES = ("flops", "flops-score-bucket", "flops-score-all")
 Op = tuple[str, int, int]  # ("depth", stage, blocks) or ("width", 0 for the stem / stage + 1, channels)
@@ -54,8 +55,6 @@ def operation_scores(scorer, space: SearchSpace, samples: int, rng: np.random.Ge
     [ops] mean over all of them of their scores standardised within their bucket: a filter's scores rank paths
     only within a bucket, and its bucket embedding may shift a whole bucket, so raw scores are not averaged
     across buckets). `allowed(arch)` restricts the paths drawn (to what pruning left)."""
-    from gaia_cli.space.sampling import sample
-
     ops = operations(space)
     base: list[Arch] = []
     for _ in range(100 * samples):

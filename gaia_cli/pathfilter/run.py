@@ -9,8 +9,25 @@ from typing import Any
 
 import numpy as np
 
-from gaia_cli import console
+from gaia_cli import console, devices
+from gaia_cli.artifacts import check_output_path, json_artifact
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco
 from gaia_cli.errors import BadInput
+from gaia_cli.montage.samples import MontageSamples
+from gaia_cli.nn.io import load_detector
+from gaia_cli.pathfilter import fit
+from gaia_cli.pathfilter.buckets import bucket_edges, gflops, sample_per_bucket
+from gaia_cli.pathfilter.filterfile import Scorer, load_filter, save_filter
+from gaia_cli.pathfilter.journal import Journal, read_measurements
+from gaia_cli.pathfilter.measure import PathMeter
+from gaia_cli.pathfilter.model import PathFilter
+from gaia_cli.pathfilter.montage import MEASURED_MONTAGES, MontageMeter, load_montage_net
+from gaia_cli.pathfilter.prune import STRATEGIES, prune
+from gaia_cli.pathfilter.report import report_lines
+from gaia_cli.pathfilter.tokens import Tokenizer
+from gaia_cli.space.arch import Arch, read_space
+from gaia_cli.space.pruning import bucket_of
 
 
 @dataclasses.dataclass
@@ -52,8 +69,6 @@ def parse_shard(spec: str) -> tuple[int, int]:
 
 
 def check(r: FitRequest) -> None:
-    from gaia_cli.checks import check_options
-
     check_options({"--recalibrate": r.recalibrate, "--paths-per-bucket": r.paths_per_bucket, "--buckets": r.buckets,
                    "--classes": r.classes, "--epochs": r.epochs, "--path-ratio": r.path_ratio,
                    "--batch-size": r.batch_size, "--seed": r.seed}, "fit-pathfilter")
@@ -81,8 +96,6 @@ def is_montage_samples(spec: str) -> bool:
 
 
 def _sub_space(r: FitRequest, space):
-    from gaia_cli.space.arch import read_space
-
     if r.space:
         sub = read_space(r.space)
         if not space.covers(sub):
@@ -93,11 +106,6 @@ def _sub_space(r: FitRequest, space):
 
 def _detection_source(r: FitRequest) -> tuple[Any, Any, list, int, dict[str, Any], str]:
     """A supernet measured on a COCO validation set: (space, meter, refs, classes, journal key, what)."""
-    from gaia_cli import devices
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.nn.io import load_detector
-    from gaia_cli.pathfilter.measure import PathMeter
-
     model, meta = load_detector(r.weights)
     if meta["role"] != "supernet":
         raise BadInput("--weights must be a supernet (role supernet): the filter ranks its paths", r.weights)
@@ -115,10 +123,6 @@ def _detection_source(r: FitRequest) -> tuple[Any, Any, list, int, dict[str, Any
 
 def _montage_source(r: FitRequest) -> tuple[Any, Any, list, int, dict[str, Any], str]:
     """A Montage-pretrained backbone measured on montages of a samples file (same tuple)."""
-    from gaia_cli import devices
-    from gaia_cli.montage.samples import MontageSamples
-    from gaia_cli.pathfilter.montage import MEASURED_MONTAGES, MontageMeter, load_montage_net
-
     if r.recalibrate_data is not None:
         raise BadInput("--recalibrate-data is for COCO --data; with montage samples BN is recalibrated on montages")
     model, meta = load_montage_net(r.weights)
@@ -135,10 +139,6 @@ def measure(r: FitRequest) -> tuple[Any, list[dict[str, Any]], list, int, str]:
     """Measure the planned paths of the supernet (those of this shard), through the journal.
     Returns (space, rows, input refs, classes, journal path)."""
     import torch
-
-    from gaia_cli.pathfilter.buckets import bucket_edges, gflops, sample_per_bucket
-    from gaia_cli.pathfilter.journal import Journal
-    from gaia_cli.space.arch import Arch
 
     source = _montage_source if is_montage_samples(r.data) else _detection_source
     space, meter, refs, classes, key, what = source(r)
@@ -171,17 +171,6 @@ def measure(r: FitRequest) -> tuple[Any, list[dict[str, Any]], list, int, str]:
 def fit_pathfilter(r: FitRequest) -> dict[str, Any] | None:
     """Measure (or read) paths, fit the filter, judge it, write gaia/pathfilter. With --shard: measure only,
     and return a summary of the journal (the fit comes after, from every shard's journal)."""
-    from gaia_cli.artifacts import check_output_path
-    from gaia_cli.pathfilter import fit
-    from gaia_cli.pathfilter.buckets import bucket_edges, gflops
-    from gaia_cli.pathfilter.filterfile import Scorer, load_filter, save_filter
-    from gaia_cli.pathfilter.journal import read_measurements
-    from gaia_cli.pathfilter.model import PathFilter
-    from gaia_cli.pathfilter.report import report_lines
-    from gaia_cli.pathfilter.tokens import Tokenizer
-    from gaia_cli.space.arch import read_space
-    from gaia_cli.space.pruning import bucket_of
-
     check(r)
     check_output_path(r.output)
     init = load_filter(r.init) if r.init else None
@@ -246,12 +235,6 @@ class PruneRequest:
 
 
 def prune_space(r: PruneRequest) -> dict[str, Any]:
-    from gaia_cli.artifacts import json_artifact
-    from gaia_cli.checks import check_options
-    from gaia_cli.pathfilter.filterfile import load_filter
-    from gaia_cli.pathfilter.prune import STRATEGIES, prune
-    from gaia_cli.space.arch import read_space
-
     check_options({"--op-ratio": r.op_ratio, "--op-ratio-all": r.op_ratio_all, "--op-ratio-bucket": r.op_ratio_bucket,
                    "--path-ratio": r.path_ratio, "--samples": r.samples, "--seed": r.seed}, "prune")
     if r.strategy not in STRATEGIES:

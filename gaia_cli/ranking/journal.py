@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gaia_cli.errors import BadInput
+from gaia_cli.artifacts import atomic_write
+from gaia_cli.errors import BadInput, io_failure
 
 MARK = "gaia/ranking"
 STAGES = ("direct", "finetuned", "reference")
@@ -94,8 +95,6 @@ class Journal:
     @classmethod
     def create(cls, path: Path, key: dict[str, Any], records: list[dict[str, Any]] = ()) -> "Journal":
         """A new journal holding `key` and `records` (written atomically: it appears whole or not at all)."""
-        from gaia_cli.artifacts import atomic_write
-
         with atomic_write(path) as fh:
             fh.write(_line({"journal": MARK, "key": key}))
             for rec in records:
@@ -103,8 +102,6 @@ class Journal:
         return cls(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        from gaia_cli.errors import io_failure
-
         line = _line(record).encode("utf-8")
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)

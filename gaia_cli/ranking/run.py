@@ -22,13 +22,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gaia_cli import console
+from gaia_cli.artifacts import H5Artifact, json_artifact, read_input, read_json_artifact
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco
+from gaia_cli.devices import resolve as resolve_device
+from gaia_cli.engine.metrics import label_map
+from gaia_cli.engine.recipes import RECIPES
+from gaia_cli.engine.schedule import FINETUNE_SCHEDULES
 from gaia_cli.errors import BadInput
+from gaia_cli.latency.profile import load_profile
 from gaia_cli.ranking.candidates import (Candidate, DepthRanges, groups, keep_count, read_candidates,
                                          sample_in_groups)
 from gaia_cli.ranking.correlation import correlation
 from gaia_cli.ranking.journal import STAGES, Journal, differences, journal_for, journal_path, read, work_folder
 from gaia_cli.ranking.settings import DEPTH_RANGES, Settings
-from gaia_cli.space.arch import Arch
+from gaia_cli.ranking.stages import Target, evaluate_candidate
+from gaia_cli.ranking.workers import Pool
+from gaia_cli.search.evolution import Budget
+from gaia_cli.space.arch import Arch, SearchSpace, read_space
 
 METRICS = ("AP", "AP50", "AP75", "loss")  # loss: lower is better
 REFERENCES = ("1x",)
@@ -58,20 +69,16 @@ class RankRequest:
 
 
 def _check(r: RankRequest) -> None:
-    from gaia_cli.checks import check_options
-
     s = r.settings
     check_options({"--per-group": r.per_group, "--depth-ranges": r.depth_ranges, "--keep": r.keep, "--epochs": s.epochs,
                    "--lr-per-image": s.lr_per_image, "--batch-size": s.batch_size, "--warmup-iters": s.warmup_iters,
                    "--workers": s.run.workers, "--recalibrate": s.recalibrate, "--latency": r.latency,
                    "--flops": r.flops, "--seed": s.run.seed}, "rank")
-    from gaia_cli.engine.schedule import FINETUNE_SCHEDULES
 
     if s.schedule not in FINETUNE_SCHEDULES:
         raise BadInput(f"--schedule must be one of {', '.join(FINETUNE_SCHEDULES)}")
     if r.metric not in METRICS:
         raise BadInput(f"--metric must be one of {', '.join(METRICS)}")
-    from gaia_cli.engine.recipes import RECIPES
 
     if s.recipe not in RECIPES["finetune"]:
         raise BadInput(f"--recipe must be one of {', '.join(RECIPES['finetune'])} (got {s.recipe!r})")
@@ -134,9 +141,6 @@ class Supernet:
 
 
 def read_supernet(spec: str) -> Supernet:
-    from gaia_cli.artifacts import H5Artifact
-    from gaia_cli.space.arch import SearchSpace
-
     with H5Artifact(spec, "gaia/weights") as art:
         if art.meta("role") != "supernet":
             raise BadInput(f"holds a {art.meta('role')}, expected a supernet (from train-supernet): rank "
@@ -151,8 +155,6 @@ def trained_spaces(space, phases: list[dict[str, Any]], source: str) -> list:
     """The sub-spaces a supernet's phases trained (its whole space for a one-phase run; ABPS's ar101, ar77 and
     ar50 inside ar50to101): GAIA groups candidates "in each sub search space", and an arch outside all of them
     was never trained. A phase whose space cannot be read again counts as the whole space, with a warning."""
-    from gaia_cli.space.arch import read_space
-
     out = []
     for phase in phases:
         name = phase.get("space") if isinstance(phase, dict) else None
@@ -171,10 +173,6 @@ def trained_spaces(space, phases: list[dict[str, Any]], source: str) -> list:
 
 def candidates_of(r: RankRequest, net: Supernet) -> tuple[list[Candidate], dict[str, Any]]:
     """The candidates (from --candidates, or sampled within the budget by GAIA's rule) with their costs."""
-    from gaia_cli.latency.profile import load_profile
-    from gaia_cli.search.evolution import Budget
-    from gaia_cli.space.arch import read_space
-
     space, seed = net.space, r.settings.run.seed
     if r.space is not None:
         space = read_space(r.space)
@@ -273,8 +271,6 @@ def run(r: RankRequest) -> dict[str, Any]:
     _check(r)
     shard = parse_shard(r.shard)
     devices = parse_devices(r.devices)
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.metrics import label_map
 
     s = r.settings
     net = read_supernet(s.weights)
@@ -329,8 +325,6 @@ def _stage2(cands: list[Candidate], results: dict, r: RankRequest) -> list[Candi
 
 def run_key(r: RankRequest, net: Supernet, train, val, cands: list[Candidate]) -> dict[str, Any]:
     """What a resumed run or a merged part must share with this run."""
-    from gaia_cli.artifacts import read_input
-
     s = r.settings
     return json.loads(json.dumps({
         "weights": net.ref.sha256, "data": train.ref.sha256, "val": val.ref.sha256,
@@ -416,10 +410,7 @@ class Runner:
 
     def target(self):
         if self._target is None:
-            from gaia_cli import devices
-            from gaia_cli.ranking.stages import Target
-
-            self._target = Target(self.settings, devices.resolve(self.compute_device))
+            self._target = Target(self.settings, resolve_device(self.compute_device))
         return self._target
 
     def record(self, stage: str, cand: Candidate, metrics: dict[str, Any], seconds: float, done: int,
@@ -440,13 +431,10 @@ class Runner:
         self._work()
         if len(self.devices) > 1:
             if self._pool is None:
-                from gaia_cli.ranking.workers import Pool
-
                 self._pool = Pool(self.settings, self.devices)
             self._pool.run(stage, schedule, todo,
                            lambda cand, metrics, secs, done: self.record(stage, cand, metrics, secs, done, len(todo)))
             return
-        from gaia_cli.ranking.stages import evaluate_candidate
 
         for done, cand in enumerate(todo, start=1):
             start = time.perf_counter()
@@ -465,8 +453,6 @@ class Runner:
 
 def ranking(r: RankRequest, net: Supernet, cands: list[Candidate], about: dict[str, Any], results: dict,
             seconds: dict[str, float], inputs, waiting: dict[str, Any] | None) -> dict[str, Any]:
-    from gaia_cli.artifacts import json_artifact
-
     metric = r.metric
     direct_done = all(("direct", c.id) in results for c in cands)
     bests, ranked, kept = selection(cands, results, metric, r.keep) if direct_done else ({}, [], [])
@@ -576,8 +562,6 @@ def _stage_spec(spec: str) -> tuple[str, str | None]:
 
 def compare(specs: list[str], metric: str) -> dict[str, Any]:
     """Kendall tau-b and Spearman between two rankings (FILE or FILE:STAGE) over their common candidates."""
-    from gaia_cli.artifacts import read_json_artifact
-
     if len(specs) != 2:
         raise BadInput(f"--compare takes two rankings (FILE or FILE:STAGE, STAGE one of {', '.join(STAGES)}), "
                        f"got {len(specs)}")

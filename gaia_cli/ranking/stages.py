@@ -21,9 +21,22 @@ import torch
 from torch import nn
 
 from gaia_cli import console
+from gaia_cli.artifacts import json_artifact
+from gaia_cli.data.coco import load_coco
+from gaia_cli.data.dataset import DetectionDataset, collate_detection
+from gaia_cli.engine.checkpoints import checkpoint_path
+from gaia_cli.engine.metrics import evaluate, label_map
+from gaia_cli.engine.recalibration import recalibration_batches
+from gaia_cli.engine.train import seed_all
+from gaia_cli.labels.space import read_labels
+from gaia_cli.labels.surgery import fit_predictor, match_classes, vectors_for
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.nn.detector import extract
+from gaia_cli.nn.io import load_detector
 from gaia_cli.ranking.candidates import Candidate
 from gaia_cli.ranking.settings import Settings
 from gaia_cli.space.arch import Arch
+from gaia_cli.tasks import finetune
 
 METRIC_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -32,14 +45,6 @@ class Target:
     """The supernet and the target task, loaded once per process: what every candidate is measured against."""
 
     def __init__(self, s: Settings, device: torch.device):
-        from gaia_cli.data.coco import load_coco
-        from gaia_cli.data.dataset import DetectionDataset
-        from gaia_cli.engine.metrics import label_map
-        from gaia_cli.engine.train import seed_all
-        from gaia_cli.labels.space import read_labels
-        from gaia_cli.labels.surgery import match_classes, vectors_for
-        from gaia_cli.nn.io import load_detector
-
         self.s, self.device = s, device
         self.model, self.meta = load_detector(s.weights)
         self.train = load_coco(s.data, s.images)
@@ -54,10 +59,6 @@ class Target:
 
     def path(self, arch: Arch) -> nn.Module:
         """The candidate's static model, its predictor fitted to the target's classes (seeded: the same every time)."""
-        from gaia_cli.engine.train import seed_all
-        from gaia_cli.labels.surgery import fit_predictor
-        from gaia_cli.nn.detector import extract
-
         seed_all(self.s.run.seed)
         self.model.set_arch(arch)
         static = extract(self.model, arch)
@@ -67,8 +68,6 @@ class Target:
 
     def measure(self, model: nn.Module) -> dict[str, Any]:
         """AP (pycocotools) and the validation loss of `model` on the validation set."""
-        from gaia_cli.engine.metrics import evaluate
-
         with console.quietly():
             metrics = evaluate(model, self.classes, self.val, self.device, self.s.batch_size)
         out = {k: metrics[k] for k in METRIC_KEYS}
@@ -77,9 +76,6 @@ class Target:
 
     def direct(self, arch: Arch) -> dict[str, Any]:
         """Stage 1: the path as the supernet holds it, batch norm recalibrated on target training images."""
-        from gaia_cli.engine.recalibration import recalibration_batches
-        from gaia_cli.nn.bn import recalibrate
-
         static = self.path(arch)
         used = 0
         if self.s.recalibrate:
@@ -94,23 +90,18 @@ class Target:
         The model goes to the work folder as NAME.h5 and is removed once measured; its checkpoint stays
         there while it trains, so a ranking resumed after a kill continues the candidate where it stopped.
         """
-        from gaia_cli.artifacts import json_artifact
-        from gaia_cli.engine.checkpoints import checkpoint_path
-        from gaia_cli.nn.io import load_detector
-        from gaia_cli.tasks.finetune import FinetuneRequest, run
-
         s = self.s
         s.work.mkdir(parents=True, exist_ok=True)
         arch_file, out = s.work / f"{name}.arch.json", s.work / f"{name}.h5"
         arch_file.write_text(console.dumps(json_artifact("gaia/arch", arch.as_dict())))
         resume = checkpoint_path(out).is_file()
-        request = FinetuneRequest(
+        request = finetune.FinetuneRequest(
             weights=s.weights, data=s.data, output=out, arch=str(arch_file), val=None, images=s.images,
             labels=s.labels, schedule=schedule, epochs=s.epochs, lr_per_image=s.lr_per_image, recipe=s.recipe,
             batch_size=s.batch_size, warmup_iters=s.warmup_iters, recalibrate=s.recalibrate,
             run=dataclasses.replace(s.run, device=str(self.device), resume=resume, restart=not resume))
         with console.quietly():
-            result = run(request)
+            result = finetune.run(request)
         if not result:  # stopped (it cannot be: no --stop-after); nothing to measure
             raise RuntimeError(f"fine-tuning {arch} stopped before its end")
         model, meta = load_detector(out)
@@ -129,8 +120,6 @@ def validation_loss(model: nn.Module, dataset, device: torch.device, batch_size:
     seeded, so the same model gives the same loss.
     """
     from torch.utils.data import DataLoader
-
-    from gaia_cli.data.dataset import collate_detection
 
     was_training = model.training
     model.train()

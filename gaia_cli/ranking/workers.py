@@ -13,7 +13,9 @@ import queue as queue_module
 from typing import Any, Callable
 
 from gaia_cli import console
-from gaia_cli.errors import BadInput, RunFailure
+from gaia_cli.devices import resolve as resolve_device
+from gaia_cli.errors import BadInput, GaiaError, RunFailure
+from gaia_cli.ranking.stages import Target, evaluate_candidate
 
 
 def _worker(device: str, settings, tasks, results, quiet: bool, verbose: int) -> None:
@@ -21,15 +23,11 @@ def _worker(device: str, settings, tasks, results, quiet: bool, verbose: int) ->
 
     import torch
 
-    from gaia_cli import devices
-    from gaia_cli.errors import GaiaError
-    from gaia_cli.ranking.stages import Target, evaluate_candidate
-
     console.set_verbosity(verbose=verbose, quiet=True if quiet else None)
     if device == "cpu":
         torch.set_num_threads(1)
     try:
-        target = Target(settings, devices.resolve(device))
+        target = Target(settings, resolve_device(device))
         while True:
             task = tasks.get()
             if task is None:

@@ -22,9 +22,11 @@ from typing import Callable
 import numpy as np
 
 from gaia_cli import console
+from gaia_cli.checks import check_options
 from gaia_cli.errors import BadInput
 from gaia_cli.latency.profile import LatencyProfile
 from gaia_cli.space.arch import Arch, SearchSpace
+from gaia_cli.space.flops import detector_gflops, detector_gflops_rows
 
 
 @dataclasses.dataclass
@@ -39,8 +41,6 @@ class Settings:
     seed: int = 0
 
     def check(self) -> None:
-        from gaia_cli.checks import check_options
-
         check_options({"--population": self.population, "--generations": self.generations,
                        "--parent-ratio": self.parent_ratio, "--mutation-ratio": self.mutation_ratio,
                        "--mutate-prob": self.mutate_prob, "--scale-mutate-prob": self.scale_mutate_prob,
@@ -66,8 +66,6 @@ class Budget:
     def costs(self, arch: Arch) -> tuple[float | None, float]:
         """(predicted latency ms or None, detector GFLOPs)."""
         if arch not in self._cache:
-            from gaia_cli.space.flops import detector_gflops
-
             latency = self.profile.predict(arch) if self.profile else None
             self._cache[arch] = (latency, detector_gflops(arch, self.classes, self.detector))
         return self._cache[arch]
@@ -75,8 +73,6 @@ class Budget:
     def meets_rows(self, rows: np.ndarray) -> np.ndarray:
         """`meets` of many archs at once, as gene rows [N, 10] (4 depths, 5 widths, the scale): the FLOPs in
         one vectorised closed form, a linear profile's latency from them; a lookup-table profile per arch."""
-        from gaia_cli.space.flops import detector_gflops_rows
-
         self.evaluations += len(rows)
         ok = np.ones(len(rows), dtype=bool)
         if self.gflops is not None:

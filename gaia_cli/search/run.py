@@ -7,10 +7,22 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gaia_cli import console
+from gaia_cli import console, devices
+from gaia_cli.artifacts import json_artifact
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco
+from gaia_cli.engine.metrics import evaluate, label_map
+from gaia_cli.engine.recalibration import recalibration_batches
 from gaia_cli.errors import BadInput
+from gaia_cli.latency.profile import load_profile
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.nn.detector import extract
+from gaia_cli.nn.io import load_detector
+from gaia_cli.pathfilter.accept import Acceptance, AcceptingRows
+from gaia_cli.pathfilter.filterfile import load_filter
 from gaia_cli.search.evolution import Budget, Evolution, Settings
-from gaia_cli.space.arch import Arch
+from gaia_cli.space.arch import Arch, read_space
+from gaia_cli.space.flops import summary
 
 
 @dataclasses.dataclass
@@ -34,14 +46,6 @@ class SearchRequest:
 def supernet_objective(r: SearchRequest, space) -> tuple[str, Callable[[Arch], float], int]:
     """COCO AP of each path, extracted and BN-recalibrated (cached by the evolution)."""
     import torch
-
-    from gaia_cli import devices
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.metrics import evaluate, label_map
-    from gaia_cli.engine.recalibration import recalibration_batches
-    from gaia_cli.nn.bn import recalibrate
-    from gaia_cli.nn.detector import extract
-    from gaia_cli.nn.io import load_detector
 
     if r.data is None:
         raise BadInput("--weights needs --data (the validation set the paths are scored on)")
@@ -68,14 +72,8 @@ def supernet_objective(r: SearchRequest, space) -> tuple[str, Callable[[Arch], f
 
 
 def run(r: SearchRequest) -> dict[str, Any]:
-    from gaia_cli.artifacts import json_artifact
-    from gaia_cli.latency.profile import load_profile
-    from gaia_cli.space.arch import read_space
-    from gaia_cli.space.flops import summary
-
     space = read_space(r.space)
     profile = load_profile(r.device) if r.device else None
-    from gaia_cli.checks import check_options
 
     check_options({"--latency": r.latency, "--flops": r.flops, "--recalibrate": r.recalibrate,
                    "--classes": r.classes, "--top": r.top}, "search")
@@ -87,8 +85,6 @@ def run(r: SearchRequest) -> dict[str, Any]:
         raise BadInput("give --weights (measured AP) or --pathfilter (its score), not both")
     scorer = None
     if r.pathfilter:
-        from gaia_cli.pathfilter.filterfile import load_filter
-
         scorer = load_filter(r.pathfilter)
         scorer.check_space(space, r.pathfilter)
     pruned, shared = _pruned_rows(space, scorer) if space.pruning is not None else (None, False)
@@ -147,8 +143,6 @@ def _pruned_rows(space, scorer):
     """(The verdicts of a pruned space on the search's candidates, whether they share the objective's
     `scorer`: the same file as the pruned space's filter). The filter, when the thresholds need it, is
     checked now (missing or changed: refused before the search starts)."""
-    from gaia_cli.pathfilter.accept import Acceptance, AcceptingRows
-
     same = scorer is not None and scorer.ref.sha256 == space.pruning["filter"]["sha256"]
     acceptance = Acceptance(space, scorer if same else None)
     if acceptance.needs_scores:
@@ -163,7 +157,6 @@ def _parse_pareto(spec: str) -> list[float]:
         raise BadInput(f"--pareto {spec!r}: expected latency budgets in ms, such as 16,20,25") from None
     if not values:
         raise BadInput("--pareto needs positive latency budgets")
-    from gaia_cli.checks import check_options
 
     for value in values:
         check_options({"--pareto": value}, "search")

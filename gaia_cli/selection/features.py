@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from gaia_cli.artifacts import H5Artifact, atomic_path, check_h5_write, h5_writer, write_h5_meta
 from gaia_cli.errors import BadInput
 
 KIND = "gaia/features"
@@ -117,8 +118,6 @@ class Cache:
 
     def __init__(self, path: Path, identity: Identity | None = None):
         import h5py
-
-        from gaia_cli.artifacts import H5Artifact
 
         self.path = Path(path)
         self.rows = 0
@@ -214,8 +213,6 @@ def update_cache(path: Path, identity: Identity, missing: list[int],
     `compute(missing)` yields blocks: lists of (image id, category ids [C], vectors [C, D] fp16) per image.
     Nothing is written when nothing is missing. Returns what was done.
     """
-    from gaia_cli.artifacts import atomic_path, check_h5_write, h5_writer, write_h5_meta
-
     old = Cache(path, identity) if path.exists() else None
     try:
         if not missing:

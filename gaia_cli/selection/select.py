@@ -19,11 +19,22 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from gaia_cli import console
+from gaia_cli import console, devices
+from gaia_cli.artifacts import json_artifact, read_input, resolve_path
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco
+from gaia_cli.data.dataset import DetectionDataset, collate_detection
 from gaia_cli.data.extra import KIND
 from gaia_cli.engine.runcontrol import RunControl, defaults
+from gaia_cli.engine import distributed as ddp
+from gaia_cli.engine.recalibration import recalibration_batches, select_path
 from gaia_cli.errors import BadInput
+from gaia_cli.labels.names import keys
+from gaia_cli.labels.space import read_labels
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.nn.io import load_detector
 from gaia_cli.selection.features import Cache, Identity, cache_path, image_vectors, model_digest, update_cache
+from gaia_cli.selection.search import Chunk, Targets
 from gaia_cli.selection.strategies import STRATEGIES, candidates, choose
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -77,8 +88,6 @@ def parse_upstream(specs: list[str]) -> list[tuple[str, str]]:
 
 def load_dataset(path: str, role: str):
     """A COCO dataset whose image folder must exist: a missing folder is one line, not a warning per image."""
-    from gaia_cli.data.coco import load_coco
-
     coco = load_coco(path, check_files=False)
     first = coco.images[0]
     if not coco.image_path(first).is_file():
@@ -97,8 +106,6 @@ def shared_ids(sources_cats: list[list[dict]], names: list[str], labels) -> list
 def target_space(target: Source, upstream: list[Source], labels) -> tuple[list[dict[str, Any]], list[dict[int, int]]]:
     """The target's categories [{"id", "name"}] (ids as stored), and per upstream dataset its stored
     category id -> the target's id (categories the target lacks left out)."""
-    from gaia_cli.labels.names import keys
-
     if labels is not None:
         names = {c["id"]: c["name"] for c in labels.categories}
         cats = [{"id": i, "name": names[i]} for i in sorted(set(target.ids.values()))]
@@ -123,10 +130,6 @@ def target_space(target: Source, upstream: list[Source], labels) -> tuple[list[d
 def load_model(r: SelectRequest, device: torch.device, recalibration_data: list):
     """The static model that computes fc7, its identity, and the path it is (None for a static model).
     `recalibration_data`: (name, dataset) of every upstream dataset, whose images re-estimate a path's BN."""
-    from gaia_cli.engine.recalibration import recalibration_batches, select_path
-    from gaia_cli.nn.bn import recalibrate
-    from gaia_cli.nn.io import load_detector
-
     model, meta = load_detector(r.weights)
     static, arch = select_path(model, meta, r.arch, str(meta["ref"].path))
     static.to(device).eval()
@@ -160,9 +163,6 @@ def compute_blocks(model, source: Source, device: torch.device, batch_size: int,
     """`compute(missing)` for `update_cache`: this process's share of the missing images, gathered to rank 0
     in blocks of BLOCK images per process (every process takes the same number of blocks)."""
     from torch.utils.data import DataLoader, Subset
-
-    from gaia_cli.data.dataset import DetectionDataset, collate_detection
-    from gaia_cli.engine import distributed as ddp
 
     dataset = DetectionDataset(source.coco, label_of_category=source.ids)
     position = {im["id"]: i for i, im in enumerate(source.coco.images)}
@@ -201,8 +201,6 @@ def compute_blocks(model, source: Source, device: torch.device, batch_size: int,
 def features(r: SelectRequest, sources: list[Source], model, identity: dict[str, Any], ref, folder: Path,
              label_space: dict[str, Any] | None, device: torch.device) -> list[dict[str, Any]]:
     """Bring every dataset's cache up to date; returns what was done for each."""
-    from gaia_cli.engine import distributed as ddp
-
     rank, _ = ddp.world()
     reports = []
     for source in sources:
@@ -228,12 +226,6 @@ def features(r: SelectRequest, sources: list[Source], model, identity: dict[str,
 
 
 def run(r: SelectRequest) -> dict[str, Any] | None:
-    from gaia_cli import devices
-    from gaia_cli.artifacts import resolve_path
-    from gaia_cli.checks import check_options
-    from gaia_cli.engine import distributed as ddp
-    from gaia_cli.labels.space import read_labels
-
     check_options({"--k": r.k, "--budget": r.budget, "--min-per-category": r.min_per_category,
                    "--recalibrate": r.recalibrate, "--batch-size": r.batch_size, "--chunk-rows": r.chunk_rows,
                    "--workers": r.run.workers, "--seed": r.run.seed}, "select-data")
@@ -297,16 +289,11 @@ def run(r: SelectRequest) -> dict[str, Any] | None:
 
 
 def read_labels_sha(spec: str) -> str:
-    from gaia_cli.artifacts import read_input
-
     return read_input(spec).ref.sha256
 
 
 def select(r: SelectRequest, target: Source, upstream: list[Source], cats: list[dict], maps: list[dict[int, int]],
            folder: Path, identity: dict, label_space, reports, device, refs) -> dict[str, Any]:
-    from gaia_cli.artifacts import json_artifact
-    from gaia_cli.selection.search import Chunk, Targets
-
     with Cache(cache_path(folder, TARGET, target.coco.source)) as tc:
         t_ids, t_cats, t_vecs = tc.everything()  # a target is small
     t_vecs = torch.from_numpy(t_vecs.astype(np.float32))

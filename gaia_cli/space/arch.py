@@ -17,17 +17,11 @@ import json
 from importlib import resources
 from typing import Any, Iterator
 
+from gaia_cli.artifacts import read_json_artifact
+from gaia_cli.checks import FIELDS, check_field
 from gaia_cli.errors import BadInput
-
-DEFAULT_DETECTOR = {
-    "fpn_channels": 256,  # FPN output channels (torchvision and Detectron2 use 256)
-    "box_head_dim": 1024,  # the two fully connected layers of the RoI box head
-    "proposals": 1000,  # proposals per image the RoI head sees at test time (and in FLOPs counts)
-    "proposals_train": 2000,  # proposals per image kept after NMS in training (torchvision's default)
-    "roi_samples_per_image": 512,  # RoIs sampled per image for the box head's training loss
-    "anchor_sizes": [32, 64, 128, 256, 512],  # RPN anchor size on P2..P6, each at aspect ratios 0.5, 1, 2
-}  # a space may also set "anchor_ratios" (height / width of the anchors; default ANCHOR_RATIOS)
-ANCHOR_RATIOS = (0.5, 1.0, 2.0)
+from gaia_cli.space.detector import DEFAULT_DETECTOR
+from gaia_cli.space.pruning import Pruning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +59,6 @@ class Arch:
 def _check_sizes(depth: list[list[int]], width: list[list[int]], scale: list[int], source: str | None) -> None:
     """Depths, widths and scales (each stage's choices) within sane bounds (gaia_cli.checks.FIELDS): a scale
     of 10^30 pixels is no input."""
-    from gaia_cli.checks import check_field
-
     for i, choices in enumerate(depth):
         for d in choices:
             check_field(f"depth[{i}]", d, source, "depth")
@@ -189,7 +181,6 @@ class SearchSpace:
             raise BadInput(f"a space needs 'depth', 'width' and 'scale' (missing {exc})", source) from None
         except BadInput as exc:
             raise BadInput(exc.message, exc.path or source) from None
-        from gaia_cli.checks import FIELDS, check_field
 
         for key, value in space.detector.items():
             if key == "anchor_ratios":  # optional: height/width of the RPN's anchors (default 0.5, 1, 2)
@@ -206,8 +197,6 @@ class SearchSpace:
                 for v in value if isinstance(value, list) else [value]:
                     check_field(f"detector {key}", v, source, key)
         if data.get("pruning") is not None:  # checked here, so a bad one is refused wherever a space is read
-            from gaia_cli.space.pruning import Pruning
-
             Pruning.from_payload(data["pruning"], space, source)
             space.pruning = data["pruning"]
         return space
@@ -310,8 +299,6 @@ def preset(name: str) -> SearchSpace:
 def read_space(spec: str) -> SearchSpace:
     """A preset name, or a `gaia/space` file (`-` and manifest lines work too)."""
     from pathlib import Path
-
-    from gaia_cli.artifacts import read_json_artifact
 
     if spec.lower() in PRESETS and not Path(spec).exists():
         return preset(spec)

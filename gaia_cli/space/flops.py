@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gaia_cli.space.arch import ANCHOR_RATIOS, DEFAULT_DETECTOR, Arch
+from gaia_cli.space.detector import ANCHOR_RATIOS, DEFAULT_DETECTOR
+
+if TYPE_CHECKING:  # annotations only: gaia_cli.space.arch imports pruning, which counts FLOPs here
+    from gaia_cli.space.arch import Arch
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:

@@ -16,6 +16,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from gaia_cli.errors import BadInput
+from gaia_cli.space.flops import detector_gflops, detector_gflops_rows
 
 if TYPE_CHECKING:  # annotations only: gaia_cli.space.arch imports this module to check a space's record
     import numpy as np
@@ -47,8 +48,6 @@ class Pruning:
         return len(self.edges) - 1
 
     def bucket(self, arch: Arch, detector: dict[str, Any]) -> int:
-        from gaia_cli.space.flops import detector_gflops
-
         return int(bucket_of(detector_gflops(arch, self.classes, detector), self.edges))
 
     def operations_allow(self, arch: Arch, bucket: int) -> bool:
@@ -59,8 +58,6 @@ class Pruning:
     def buckets_of_rows(self, rows: np.ndarray, detector: dict[str, Any]) -> np.ndarray:
         """`bucket` of many paths at once, as gene rows [N, 10] (4 depths, 5 widths, the scale): the FLOPs
         in one vectorised closed form."""
-        from gaia_cli.space.flops import detector_gflops_rows
-
         return bucket_of(detector_gflops_rows(rows, self.classes, detector), self.edges)
 
     def operations_allow_rows(self, rows: np.ndarray, buckets: np.ndarray) -> np.ndarray:

@@ -10,8 +10,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from gaia_cli import console
+from gaia_cli import console, devices
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco
+from gaia_cli.engine.metrics import evaluate, label_map
+from gaia_cli.engine.recalibration import recalibrate_path, recalibration_count, select_path
 from gaia_cli.errors import BadInput
+from gaia_cli.nn.exported import load_any
 
 
 @dataclasses.dataclass
@@ -28,14 +33,6 @@ class EvalRequest:
 
 
 def run(r: EvalRequest) -> dict[str, Any]:
-    from gaia_cli import devices
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.engine.metrics import evaluate, label_map
-    from gaia_cli.engine.recalibration import recalibrate_path, recalibration_count, select_path
-    from gaia_cli.nn.exported import load_any
-
-    from gaia_cli.checks import check_options
-
     check_options({"--batch-size": r.batch_size, "--recalibrate": r.recalibrate, "--seed": r.seed}, "eval")
     device = devices.resolve(r.device)
     model, meta = load_any(r.weights, device)

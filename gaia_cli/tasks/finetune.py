@@ -25,10 +25,31 @@ from typing import Any
 import torch
 from torch import nn
 
-from gaia_cli import console
+from gaia_cli import console, devices
 from gaia_cli.artifacts import check_output_path
 from gaia_cli.engine.runcontrol import RunControl, defaults
+from gaia_cli.checks import check_options
+from gaia_cli.data.coco import load_coco
+from gaia_cli.data.dataset import DetectionDataset, default_transforms
+from gaia_cli.data.extra import extra_datasets
+from gaia_cli.data.sampler import aspect_ratio_groups
+from gaia_cli.data.split import split
+from gaia_cli.engine import distributed as ddp
+from gaia_cli.engine.checkpoints import checkpoint_path, default_split_path, head_checkpoint_path, start_checkpoints
+from gaia_cli.engine.metrics import coco_metrics, label_map, log_average_miss_rate, predict
+from gaia_cli.engine.recalibration import recalibration_batches, select_path
+from gaia_cli.engine.recipes import applied_line, resolve
+from gaia_cli.engine.schedule import FINETUNE_SCHEDULES, Phase, default_steps
+from gaia_cli.engine.train import TrainOptions, Trainer, seed_all
 from gaia_cli.errors import BadInput
+from gaia_cli.labels.space import read_labels
+from gaia_cli.labels.surgery import fit_predictor, match_classes, vectors_for
+from gaia_cli.nn.bn import recalibrate
+from gaia_cli.nn.elastic import ElasticBatchNorm2d
+from gaia_cli.nn.io import load_detector, save_detector
+from gaia_cli.nn.sampling import use_iou_balanced_sampling
+from gaia_cli.pathfilter.accept import accepting
+from gaia_cli.space.arch import SearchSpace
 
 FREEZE = ("none", "backbone", "backbone+fpn")
 
@@ -64,8 +85,6 @@ class FinetuneRequest:
 
 
 def phases_for(r: FinetuneRequest):
-    from gaia_cli.engine.schedule import Phase, default_steps
-
     if r.schedule == "1x":
         return [Phase("finetune", 13, (8, 11), decay=0.2)]
     if r.schedule == "fast":  # the authors' configuration: 2 epochs in all, the first a warm-up, the second /10
@@ -117,20 +136,6 @@ def thaw(model: nn.Module) -> None:
 
 
 def run(r: FinetuneRequest) -> dict[str, Any]:
-    from gaia_cli import devices
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.data.split import split
-    from gaia_cli.engine.checkpoints import default_split_path
-    from gaia_cli.engine.metrics import label_map
-    from gaia_cli.engine.recalibration import recalibration_batches, select_path
-    from gaia_cli.engine.schedule import FINETUNE_SCHEDULES
-    from gaia_cli.labels.space import read_labels
-    from gaia_cli.labels.surgery import fit_predictor, match_classes, vectors_for
-    from gaia_cli.nn.bn import recalibrate
-    from gaia_cli.nn.io import load_detector
-
-    from gaia_cli.engine.recipes import applied_line, resolve
-
     values, applied = resolve("finetune", r.recipe, {k: getattr(r, k) for k in ("lr_per_image", "head_loss_weight",
                                                                                "iou_balanced")})
     r = dataclasses.replace(r, **values)
@@ -140,7 +145,6 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
         raise BadInput(f"--schedule must be one of {', '.join(FINETUNE_SCHEDULES)}")
     if r.metric not in ("ap", "mr"):
         raise BadInput("--metric must be ap or mr")
-    from gaia_cli.checks import check_options
 
     check_options({"--epochs": r.epochs, "--lr-decay": r.lr_decay, "--lr-per-image": r.lr_per_image,
                    "--head-loss-weight": r.head_loss_weight,
@@ -150,7 +154,6 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     if r.two_stage and r.freeze != "none":
         raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
     check_output_path(r.output)
-    from gaia_cli.engine.checkpoints import start_checkpoints
 
     start_checkpoints(checkpoints(r.output), resume=r.run.resume, restart=r.run.restart)
     device = devices.resolve(r.run.device)
@@ -159,7 +162,6 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     phases = phases_for(r)
     if applied and r.recipe != "default":
         console.info(applied_line(r.recipe, applied))
-    from gaia_cli.engine.train import seed_all
 
     seed_all(r.run.seed)  # before the surgery draws the new classes' rows: the same --seed, the same model
     model, meta = load_detector(r.weights)
@@ -195,8 +197,6 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     counts = {h: sum(1 for s in surgery if s["how"] == h) for h in ("kept", "borrowed", "new")}
     console.info(f"classifier surgery: {counts['kept']} kept, {counts['borrowed']} borrowed, {counts['new']} new")
 
-    from gaia_cli.engine import distributed as ddp
-
     rank, world = ddp.setup(device)
     try:
         return _train(r, static, arch, meta, train, val, classes, surgery, split_report, phases, device, rank, world)
@@ -206,15 +206,11 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
 
 def checkpoints(output: Path) -> list[Path]:
     """The run's checkpoints: OUTPUT.ckpt.h5, and OUTPUT.head.ckpt.h5 of --two-stage's first stage."""
-    from gaia_cli.engine.checkpoints import checkpoint_path, head_checkpoint_path
-
     return [checkpoint_path(output), head_checkpoint_path(output)]
 
 
 def use_sync_bn(model: nn.Module) -> None:
     """Batch norm synchronised over ranks (torch's SyncBatchNorm refuses CPUs; gaia's elastic BN does both)."""
-    from gaia_cli.nn.elastic import ElasticBatchNorm2d
-
     for m in model.modules():
         if type(m) is nn.BatchNorm2d:
             m.__class__ = ElasticBatchNorm2d  # the same parameters and buffers; it adds only the sync mode
@@ -222,15 +218,6 @@ def use_sync_bn(model: nn.Module) -> None:
 
 
 def _train(r, static, arch, meta, train, val, classes, surgery, split_report, phases, device, rank, world):
-    from gaia_cli.data.dataset import DetectionDataset, default_transforms
-    from gaia_cli.data.sampler import aspect_ratio_groups
-    from gaia_cli.engine import distributed as ddp
-    from gaia_cli.engine.metrics import coco_metrics, label_map, log_average_miss_rate, predict
-    from gaia_cli.engine.train import TrainOptions, Trainer
-    from gaia_cli.nn.io import save_detector
-    from gaia_cli.pathfilter.accept import accepting
-    from gaia_cli.space.arch import SearchSpace
-
     if rank != 0:
         console.set_verbosity(quiet=True)
     torch.manual_seed(r.run.seed)
@@ -239,15 +226,11 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
         use_sync_bn(static)
     ddp.broadcast_params(static)
     if r.iou_balanced:
-        from gaia_cli.nn.sampling import use_iou_balanced_sampling
-
         use_iou_balanced_sampling(static)
     dataset = DetectionDataset(train, transforms=default_transforms(train=True))
     ratios = dataset.aspect_ratios()
     if r.extra_data:
         from torch.utils.data import ConcatDataset
-
-        from gaia_cli.data.extra import extra_datasets
 
         extra, extra_report = extra_datasets(r.extra_data, train.categories, default_transforms(train=True))
         for part in extra_report:

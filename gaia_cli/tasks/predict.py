@@ -15,9 +15,13 @@ from typing import Any
 
 import torch
 
-from gaia_cli import console
+from gaia_cli import console, devices
+from gaia_cli.artifacts import parse_json, read_input
+from gaia_cli.checks import check_options
 from gaia_cli.data.coco import IMAGE_SUFFIXES
 from gaia_cli.errors import BadInput
+from gaia_cli.labels.names import keys
+from gaia_cli.nn.exported import load_any
 
 
 @dataclasses.dataclass
@@ -49,13 +53,6 @@ def image_files(inputs: list[str]) -> list[Path]:
 def run(r: PredictRequest) -> list[dict[str, Any]]:
     from PIL import Image
     from torchvision.transforms.functional import to_tensor
-
-    from gaia_cli import devices
-    from gaia_cli.artifacts import parse_json, read_input
-    from gaia_cli.labels.names import keys
-    from gaia_cli.nn.exported import load_any
-
-    from gaia_cli.checks import check_options
 
     check_options({"--score": r.score, "--batch-size": r.batch_size}, "predict")
     device = devices.resolve(r.device)

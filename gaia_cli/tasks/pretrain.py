@@ -25,10 +25,23 @@ from typing import Any
 
 import torch
 
-from gaia_cli import console
+from gaia_cli import checks, console
 from gaia_cli.artifacts import check_output_path, write_h5
 from gaia_cli.engine.runcontrol import RunControl, defaults
+from gaia_cli.engine import distributed as ddp
+from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
+from gaia_cli.engine.data import epoch_batches
+from gaia_cli.engine.schedule import Phase, iterations_phase
+from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
 from gaia_cli.errors import BadInput
+from gaia_cli.montage import HEAD_PREFIX
+from gaia_cli.montage.assemble import MontageDataset, Template
+from gaia_cli.montage.loss import MODES, MontageNet, masks_tensor, receptive_field_shares
+from gaia_cli.montage.samples import MontageSamples
+from gaia_cli.pathfilter.accept import accepting
+from gaia_cli.space.arch import SearchSpace, read_space
+from gaia_cli.space.archfile import read_arch
+from gaia_cli.space.sampling import parse_rules
 
 PAPER_ITERATIONS, PAPER_BATCH = 64_000, 512  # Montage 4.1: 64k iterations at batch 512
 ERF_EPOCH = 2**31 - 1  # the montages the ERF is measured on: item keys no training epoch uses
@@ -60,17 +73,14 @@ class PretrainRequest:
 
 
 def check_options(r: PretrainRequest) -> None:
-    from gaia_cli.checks import check_options
-    from gaia_cli.montage.loss import MODES
-
     if r.mode not in MODES:
         raise BadInput(f"--mode {r.mode!r} is not one of {', '.join(MODES)}")
-    check_options({"--size": r.size, "--split": r.split, "--tau": r.tau, "--erf-every": r.erf_every,
-                   "--erf-images": r.erf_images, "--epochs": r.epochs, "--iterations": r.iterations,
-                   "--batch-size": r.batch_size,
-                   "--paths-per-step": r.paths_per_step, "--lr-per-image": r.lr_per_image,
-                   "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
-                   **r.run.numbers()}, "pretrain")
+    checks.check_options({"--size": r.size, "--split": r.split, "--tau": r.tau, "--erf-every": r.erf_every,
+                          "--erf-images": r.erf_images, "--epochs": r.epochs, "--iterations": r.iterations,
+                          "--batch-size": r.batch_size,
+                          "--paths-per-step": r.paths_per_step, "--lr-per-image": r.lr_per_image,
+                          "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
+                          **r.run.numbers()}, "pretrain")
     if r.space is not None and r.arch is not None:
         raise BadInput("give --space (pre-train the supernet) or --arch (one path), not both")
     if r.epochs is not None and r.iterations is not None:
@@ -84,8 +94,6 @@ def paper_iterations(batch_size: int, world: int) -> int:
 
 def single_arch_space(arch) -> Any:
     """A space of one path: pre-training a fixed arch through the same engine."""
-    from gaia_cli.space.arch import SearchSpace
-
     return SearchSpace("arch", [[d] for d in arch.depth], [[w] for w in arch.width], [arch.scale],
                        anchors={"arch": arch})
 
@@ -94,8 +102,6 @@ class ErfUpdater:
     """Recomputes the ERF-adaptive soft-label weights every `every` steps (at step 0 first)."""
 
     def __init__(self, trainer, space, request: PretrainRequest):
-        from gaia_cli.montage.loss import masks_tensor
-
         self.trainer, self.model, self.dataset, self.device = trainer, trainer.model, trainer.dataset, trainer.device
         self.every, self.count = request.erf_every, min(request.erf_images, len(self.dataset))
         self.archs = list(dict.fromkeys([space.max_arch, space.min_arch]))
@@ -109,8 +115,6 @@ class ErfUpdater:
     def __call__(self, iteration: int) -> None:
         if iteration % self.every:
             return
-        from gaia_cli.engine import distributed as ddp
-        from gaia_cli.montage.loss import receptive_field_shares
 
         rank, world = ddp.world()
         if rank == 0:
@@ -133,19 +137,6 @@ class ErfUpdater:
 
 
 def run(r: PretrainRequest) -> None:
-    from gaia_cli.engine import distributed as ddp
-    from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
-    from gaia_cli.engine.schedule import Phase
-    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
-    from gaia_cli.montage import HEAD_PREFIX
-    from gaia_cli.montage.assemble import MontageDataset, Template
-    from gaia_cli.montage.loss import MontageNet
-    from gaia_cli.montage.samples import MontageSamples
-    from gaia_cli.pathfilter.accept import accepting
-    from gaia_cli.space.arch import read_space
-    from gaia_cli.space.archfile import read_arch
-    from gaia_cli.space.sampling import parse_rules
-
     check_options(r)
     check_output_path(r.output)
     start_checkpoints([checkpoint_path(r.output)], resume=r.run.resume, restart=r.run.restart)
@@ -170,9 +161,6 @@ def run(r: PretrainRequest) -> None:
         if r.epochs is not None:
             phase = Phase(space.name, r.epochs, (), cosine=True, warmup_factor=WARMUP_FACTOR)
         else:
-            from gaia_cli.engine.data import epoch_batches
-            from gaia_cli.engine.schedule import iterations_phase
-
             steps = r.iterations or paper_iterations(r.batch_size, world)
             per_epoch = len(epoch_batches([0] * len(dataset), r.batch_size, r.run.seed, 0, rank, world))
             phase = iterations_phase(space.name, steps, per_epoch, warmup_factor=WARMUP_FACTOR)

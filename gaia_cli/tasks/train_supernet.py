@@ -6,10 +6,25 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from gaia_cli import console
+from gaia_cli import checks, console
 from gaia_cli.artifacts import check_output_path
 from gaia_cli.engine.runcontrol import RunControl, defaults
+from gaia_cli.data.coco import load_coco
+from gaia_cli.data.dataset import CombinedDataset, DetectionDataset, default_transforms
+from gaia_cli.data.sampler import aspect_ratio_groups
+from gaia_cli.engine import distributed as ddp
+from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
+from gaia_cli.engine.recipes import applied_line, choose, resolve
+from gaia_cli.engine.schedule import ABPS, default_steps, parse_phases
+from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
 from gaia_cli.errors import BadInput
+from gaia_cli.labels.space import read_labels
+from gaia_cli.nn.detector import Supernet
+from gaia_cli.nn.io import init_weights, save_detector
+from gaia_cli.nn.sampling import use_iou_balanced_sampling
+from gaia_cli.pathfilter.accept import accepting
+from gaia_cli.space.arch import read_space
+from gaia_cli.space.sampling import parse_rules
 
 
 @dataclasses.dataclass
@@ -40,10 +55,6 @@ class TrainRequest:
 
 def load_training_data(data: list[str], labels_spec: str | None, images: Path | None):
     """(dataset, classes, input refs) for one or several COCO files, through a label space if given."""
-    from gaia_cli.data.coco import load_coco
-    from gaia_cli.data.dataset import CombinedDataset, DetectionDataset, default_transforms
-    from gaia_cli.labels.space import read_labels
-
     if not data:
         raise BadInput("give the training data with --data")
     if len(data) > 1 and labels_spec is None:
@@ -64,9 +75,6 @@ def load_training_data(data: list[str], labels_spec: str | None, images: Path | 
 
 
 def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
-    from gaia_cli.engine.schedule import ABPS, default_steps, parse_phases
-    from gaia_cli.space.arch import read_space
-
     if request.abps and request.phases:
         raise BadInput("--abps is GAIA's default --phases: give one or the other")
     if request.abps or request.phases:
@@ -94,8 +102,6 @@ def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
 def apply_recipe(r: TrainRequest) -> tuple[TrainRequest, dict[str, Any], str | None]:
     """The request with the recipe's values where the user left an option unset, what the recipe set, and why
     `auto` picked its recipe (None for a recipe named)."""
-    from gaia_cli.engine.recipes import choose, resolve
-
     recipe, why = choose(r.recipe, r.init)
     r = dataclasses.replace(r, recipe=recipe)
     keys = ("lr_per_image", "head_loss_weight", "iou_balanced", "rules", "epochs", "phases", "abps", "paths_per_step",
@@ -105,12 +111,10 @@ def apply_recipe(r: TrainRequest) -> tuple[TrainRequest, dict[str, Any], str | N
 
 
 def check_options(r: TrainRequest) -> None:
-    from gaia_cli.checks import check_options
-
-    check_options({"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
-                   "--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight,
-                   "--distill": r.distill, "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
-                   **r.run.numbers()}, "train-supernet")
+    checks.check_options({"--epochs": r.epochs, "--batch-size": r.batch_size, "--paths-per-step": r.paths_per_step,
+                          "--lr-per-image": r.lr_per_image, "--head-loss-weight": r.head_loss_weight,
+                          "--distill": r.distill, "--weight-decay": r.weight_decay, "--clip-grad": r.clip_grad, "--warmup-iters": r.warmup_iters,
+                          **r.run.numbers()}, "train-supernet")
     if r.distill and r.rules != "sandwich":
         raise BadInput(f"--distill {r.distill:g} needs --rules sandwich: its teacher is the step's first path, "
                        "the largest under the sandwich rule")
@@ -120,15 +124,6 @@ def check_options(r: TrainRequest) -> None:
 
 
 def run(r: TrainRequest) -> None:
-    from gaia_cli.engine import distributed as ddp
-    from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
-    from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
-    from gaia_cli.nn.detector import Supernet
-    from gaia_cli.nn.io import init_weights, save_detector
-    from gaia_cli.pathfilter.accept import accepting
-    from gaia_cli.space.arch import read_space
-    from gaia_cli.space.sampling import parse_rules
-
     rules_given = r.rules is not None
     r, applied, why = apply_recipe(r)
     check_options(r)
@@ -155,13 +150,9 @@ def run(r: TrainRequest) -> None:
         seed_all(r.run.seed)
         model = Supernet(space, len(classes) + 1)
         if r.iou_balanced:
-            from gaia_cli.nn.sampling import use_iou_balanced_sampling
-
             use_iou_balanced_sampling(model)
         init_report = None
         if r.init:
-            from gaia_cli.labels.space import read_labels
-
             init_report = init_weights(model, r.init, classes, read_labels(r.labels) if r.labels else None)
         if init_report and init_report.get("role") == "supernet":
             grown = init_report["classes"]
@@ -177,11 +168,7 @@ def run(r: TrainRequest) -> None:
             console.info("--space is pruned: each step's path is drawn uniformly from what it allows and redrawn "
                          "while its score is below its bucket's threshold (DetOFA Algorithm 1); --rules overrides")
         if applied:
-            from gaia_cli.engine.recipes import applied_line
-
             console.info(applied_line(r.recipe, applied))
-
-        from gaia_cli.data.sampler import aspect_ratio_groups
 
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, weight_decay=r.weight_decay,
                                warmup_iters=r.warmup_iters, clip_grad=r.clip_grad or None,

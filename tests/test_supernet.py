@@ -151,3 +151,19 @@ def test_iou_balanced_roi_heads_train():
     losses = net([torch.rand(3, 96, 96)], [target])
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
+
+
+def test_a_weights_header_is_read_without_its_tensors_and_its_role_checked(tmp_path, monkeypatch):
+    """nn.io.read_header: role, classes, space or arch from the meta alone; a role not asked for is one line."""
+    from gaia_cli.artifacts import h5file
+    from gaia_cli.errors import BadInput
+    from gaia_cli.nn.io import read_header, save_detector
+
+    out = tmp_path / "s.h5"
+    save_detector(out, Supernet(preset("tiny"), 3), ["a", "b"], {"training": {"phases": [{"space": "tiny"}]}})
+    monkeypatch.setattr(h5file.H5Artifact, "tensors", lambda self: pytest.fail("a header read loaded tensors"))
+    header = read_header(out)
+    assert header.role == "supernet" and header.classes == ["a", "b"] and header.space == preset("tiny")
+    assert header.arch is None and header.meta["training"] == {"phases": [{"space": "tiny"}]}
+    with pytest.raises(BadInput, match="holds a supernet, expected a model"):
+        read_header(out, ("model",))

@@ -6,7 +6,9 @@ Meta datasets: `role`; `space` (the supernet's search space) or `arch` (the stat
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -17,6 +19,58 @@ from gaia_cli.labels.surgery import grow_predictor, vectors_for
 from gaia_cli.nn import HEAD_PREFIX
 from gaia_cli.nn.detector import Supernet, build_static
 from gaia_cli.space.arch import Arch, SearchSpace
+
+
+ROLES = ("supernet", "model", "backbone")
+HEADER_NAMES = ("header", "role", "classes", "space", "arch", "detector")  # what the header's own fields hold
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsHeader:
+    """What a `gaia/weights` file says of itself, read without loading a tensor: its role, classes, the space
+    (a supernet's or a backbone's) or the arch and detector settings (a static model's), and the other meta
+    datasets by name (the training log, pretraining settings, metrics)."""
+
+    path: Path
+    ref: InputRef
+    role: str
+    classes: list[str]
+    space: SearchSpace | None = None
+    arch: Arch | None = None
+    detector: dict[str, Any] | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def weights_header(art: H5Artifact) -> WeightsHeader:
+    """The header of an open `gaia/weights` artifact, checked: a known role, classes, its space or arch."""
+    role = art.meta("role")
+    if role not in ROLES:
+        raise BadInput(f"holds weights of role {role!r}; expected one of {', '.join(ROLES)}", art.path)
+    classes = art.meta("classes")
+    if not isinstance(classes, list) or not classes:
+        raise BadInput("has no classes", art.path)
+    names = set(art.meta_names())
+    space = SearchSpace.from_payload(art.meta("space"), str(art.path)) if "space" in names else None
+    arch, detector = None, None
+    if role == "model":
+        if "arch" not in names or "detector" not in names:
+            raise BadInput("is a static model without its arch or detector settings", art.path)
+        arch, detector = Arch.from_dict(art.meta("arch"), str(art.path)), art.meta("detector")
+    elif space is None:
+        raise BadInput(f"is a {role} without its search space", art.path)
+    meta = {name: art.meta(name) for name in sorted(names) if name not in HEADER_NAMES}
+    return WeightsHeader(Path(art.path), art.ref, role, classes, space, arch, detector, meta)
+
+
+def read_header(spec: str | os.PathLike, roles: tuple[str, ...] = ROLES, expected: str = "") -> WeightsHeader:
+    """The header of a `gaia/weights` file (no tensors loaded), refused unless its role is one of `roles`:
+    "holds a ROLE, expected EXPECTED" (by default the roles themselves)."""
+    with H5Artifact(spec, "gaia/weights") as art:
+        header = weights_header(art)
+    if header.role not in roles:
+        raise BadInput(f"holds a {header.role}, expected {expected or ' or '.join(f'a {r}' for r in roles)}",
+                       header.path)
+    return header
 
 
 def save_detector(path: str | os.PathLike, model: nn.Module, classes: list[str], extra: dict[str, Any] | None = None,
@@ -35,25 +89,19 @@ def save_detector(path: str | os.PathLike, model: nn.Module, classes: list[str],
 def load_detector(spec: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """A supernet or static model (in eval mode) from a `gaia/weights` file, with its meta and `ref`."""
     with H5Artifact(spec, "gaia/weights") as art:
-        role = art.meta("role")
-        classes = art.meta("classes")
-        if not isinstance(classes, list) or not classes:
-            raise BadInput("has no classes", art.path)
-        meta = {"role": role, "classes": classes, "ref": art.ref}
+        header = weights_header(art)
+        role, classes = header.role, header.classes
+        meta = {"role": role, "classes": classes, "ref": header.ref}
         if role == "supernet":
-            space = SearchSpace.from_payload(art.meta("space"), str(art.path))
-            model = Supernet(space, len(classes) + 1)
-            meta["space"] = space
+            model = Supernet(header.space, len(classes) + 1)
+            meta["space"] = header.space
         elif role == "model":
-            arch = Arch.from_dict(art.meta("arch"), str(art.path))
-            meta["arch"], meta["detector"] = arch, art.meta("detector")
-            model = build_static(arch, len(classes) + 1, meta["detector"])
+            meta["arch"], meta["detector"] = header.arch, header.detector
+            model = build_static(header.arch, len(classes) + 1, header.detector)
         else:
             raise BadInput(f"holds weights of role {role!r}; expected a supernet or a model", art.path)
         state = art.tensors()
-        for name in art.meta_names():
-            if name not in ("header", "role", "classes", "space", "arch", "detector"):
-                meta[name] = art.meta(name)
+        meta.update(header.meta)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
@@ -73,7 +121,6 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
     in some dimension, or one the supernet lacks, is reported and skipped. The anchor paths (R50/R101 in the
     GAIA spaces) then start from those weights; the rest of the supernet keeps its initialisation.
     """
-    from pathlib import Path
 
     import torch
 
@@ -89,10 +136,8 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
         what = "a JSON file" if head.lstrip()[:1] in (b"{", b"[") else "neither HDF5 nor a torch .pth file"
         raise BadInput(f"is {what}; --init takes a backbone .h5 (from gaia pretrain) or a torchvision .pth", path)
     if is_h5:
+        read_header(path, ("backbone",), "a backbone (from gaia pretrain), a supernet or a .pth")
         with H5Artifact(path, "gaia/weights") as art:
-            if art.meta("role") != "backbone":
-                raise BadInput(f"holds a {art.meta('role')}, expected a backbone (from gaia pretrain), a supernet "
-                               f"or a .pth", path)
             source = art.tensors()
     else:
         try:
@@ -123,17 +168,12 @@ def init_backbone(model: Supernet, spec: str | os.PathLike) -> dict[str, Any]:
 
 def init_weights(model: Supernet, spec: str | os.PathLike, classes: list[str], labels=None) -> dict[str, Any]:
     """`train-supernet --init`: a whole supernet (`init_supernet`) or backbone weights (`init_backbone`)."""
-    from pathlib import Path
-
     path = Path(spec)
     if path.is_file():
         with open(path, "rb") as fh:
             is_h5 = fh.read(8) == b"\x89HDF\r\n\x1a\n"
-        if is_h5:
-            with H5Artifact(path, "gaia/weights") as art:
-                role = art.meta("role")
-            if role == "supernet":
-                return init_supernet(model, path, classes, labels)
+        if is_h5 and read_header(path).role == "supernet":
+            return init_supernet(model, path, classes, labels)
     return init_backbone(model, path)
 
 
@@ -147,12 +187,9 @@ def init_supernet(model: Supernet, spec: str | os.PathLike, classes: list[str], 
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 
     with H5Artifact(spec, "gaia/weights") as art:
-        path = art.path
-        old = art.meta("classes")
-        space = SearchSpace.from_payload(art.meta("space"), str(path))
+        header = weights_header(art)
         state = art.tensors()
-    if not isinstance(old, list) or not old:
-        raise BadInput("has no classes", path)
+    path, old, space = header.path, header.classes, header.space
     if not space.same_weights(model.space):  # a pruned space (or another name) trains the same weights
         raise BadInput(f"is a supernet over space {space.name!r}, whose depth, width, scale choices or detector "
                        f"differ from --space {model.space.name!r}'s: give the same --space, or one pruned from it "

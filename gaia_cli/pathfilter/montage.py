@@ -22,7 +22,7 @@ from gaia_cli.montage import HEAD_PREFIX
 from gaia_cli.montage.assemble import MontageDataset, Template
 from gaia_cli.montage.loss import MontageNet
 from gaia_cli.nn.bn import recalibrate
-from gaia_cli.space.arch import SearchSpace
+from gaia_cli.nn.io import read_header
 
 MEASURE_EPOCH = 2**31 - 2  # item keys of the montages losses are measured on (ERF_EPOCH - 1: no training epoch)
 CALIBRATION_EPOCH = 2**31 - 3  # and those BN is recalibrated on
@@ -31,14 +31,13 @@ MEASURED_MONTAGES = 64  # the fixed set each path's loss is averaged over
 
 def load_montage_net(spec: str) -> tuple[Any, dict[str, Any]]:
     """The pre-trained supernet backbone with its dense head (a `MontageNet`), from pretrain's backbone file."""
+    header = read_header(spec, ("backbone",), "a backbone from gaia pretrain (with montage samples as --data)")
     with H5Artifact(spec, "gaia/weights") as art:
-        role = art.meta("role")
-        if role != "backbone":
-            raise BadInput(f"holds weights of role {role!r}; with montage samples as --data, --weights is a "
-                           f"backbone from gaia pretrain", art.path)
         state = art.tensors()
-        space = SearchSpace.from_payload(art.meta("space"), str(art.path))
-        classes, pre, ref, path = art.meta("classes"), art.meta("pretraining"), art.ref, art.path
+    space, classes, ref, path = header.space, header.classes, header.ref, header.path
+    pre = header.meta.get("pretraining")
+    if not isinstance(pre, dict):
+        raise BadInput("is a backbone without its pretraining settings", path)
     if not any(k.startswith(HEAD_PREFIX) for k in state):
         raise BadInput("has no dense classification head (written by an older gaia pretrain): re-run pretrain "
                        "with this version", path)

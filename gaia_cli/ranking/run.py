@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gaia_cli import console
-from gaia_cli.artifacts import H5Artifact, json_artifact, read_input, read_json_artifact
+from gaia_cli.artifacts import json_artifact, read_input, read_json_artifact
 from gaia_cli.checks import check_options
 from gaia_cli.data.coco import load_coco
 from gaia_cli.devices import resolve as resolve_device
@@ -31,6 +31,7 @@ from gaia_cli.engine.recipes import RECIPES
 from gaia_cli.engine.schedule import FINETUNE_SCHEDULES
 from gaia_cli.errors import BadInput
 from gaia_cli.latency.profile import load_profile
+from gaia_cli.nn.io import read_header
 from gaia_cli.ranking.candidates import (Candidate, DepthRanges, groups, keep_count, read_candidates,
                                          sample_in_groups)
 from gaia_cli.ranking.correlation import correlation
@@ -39,7 +40,7 @@ from gaia_cli.ranking.settings import DEPTH_RANGES, Settings
 from gaia_cli.ranking.stages import Target, evaluate_candidate
 from gaia_cli.ranking.workers import Pool
 from gaia_cli.search.evolution import Budget
-from gaia_cli.space.arch import Arch, SearchSpace, read_space
+from gaia_cli.space.arch import Arch, read_space
 
 METRICS = ("AP", "AP50", "AP75", "loss")  # loss: lower is better
 REFERENCES = ("1x",)
@@ -141,14 +142,10 @@ class Supernet:
 
 
 def read_supernet(spec: str) -> Supernet:
-    with H5Artifact(spec, "gaia/weights") as art:
-        if art.meta("role") != "supernet":
-            raise BadInput(f"holds a {art.meta('role')}, expected a supernet (from train-supernet): rank "
-                           f"chooses among its paths", art.path)
-        space = SearchSpace.from_payload(art.meta("space"), str(art.path))
-        training = art.meta("training") if "training" in art.meta_names() else {}
-        return Supernet(space, len(art.meta("classes")) + 1, art.ref, space.detector,
-                        trained_spaces(space, (training or {}).get("phases") or [], str(art.path)))
+    header = read_header(spec, ("supernet",), "a supernet (from train-supernet): rank chooses among its paths")
+    space, training = header.space, header.meta.get("training") or {}
+    return Supernet(space, len(header.classes) + 1, header.ref, space.detector,
+                    trained_spaces(space, training.get("phases") or [], str(header.path)))
 
 
 def trained_spaces(space, phases: list[dict[str, Any]], source: str) -> list:

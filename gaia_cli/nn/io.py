@@ -46,18 +46,19 @@ def weights_header(art: H5Artifact) -> WeightsHeader:
     role = art.meta("role")
     if role not in ROLES:
         raise BadInput(f"holds weights of role {role!r}; expected one of {', '.join(ROLES)}", art.path)
-    classes = art.meta("classes")
-    if not isinstance(classes, list) or not classes:
-        raise BadInput("has no classes", art.path)
     names = set(art.meta_names())
+    # a backbone needs neither: its tensors are the ResNet's (pretrain writes both, for the Montage meter)
+    classes = art.meta("classes") if "classes" in names or role != "backbone" else []
+    if role != "backbone" and (not isinstance(classes, list) or not classes):
+        raise BadInput("has no classes", art.path)
     space = SearchSpace.from_payload(art.meta("space"), str(art.path)) if "space" in names else None
     arch, detector = None, None
     if role == "model":
         if "arch" not in names or "detector" not in names:
             raise BadInput("is a static model without its arch or detector settings", art.path)
         arch, detector = Arch.from_dict(art.meta("arch"), str(art.path)), art.meta("detector")
-    elif space is None:
-        raise BadInput(f"is a {role} without its search space", art.path)
+    elif role == "supernet" and space is None:
+        raise BadInput("is a supernet without its search space", art.path)
     meta = {name: art.meta(name) for name in sorted(names) if name not in HEADER_NAMES}
     return WeightsHeader(Path(art.path), art.ref, role, classes, space, arch, detector, meta)
 
@@ -66,11 +67,10 @@ def read_header(spec: str | os.PathLike, roles: tuple[str, ...] = ROLES, expecte
     """The header of a `gaia/weights` file (no tensors loaded), refused unless its role is one of `roles`:
     "holds a ROLE, expected EXPECTED" (by default the roles themselves)."""
     with H5Artifact(spec, "gaia/weights") as art:
-        header = weights_header(art)
-    if header.role not in roles:
-        raise BadInput(f"holds a {header.role}, expected {expected or ' or '.join(f'a {r}' for r in roles)}",
-                       header.path)
-    return header
+        role = art.meta("role")  # the role first: a file of another role is refused for that, whatever it holds
+        if role not in roles:
+            raise BadInput(f"holds a {role}, expected {expected or ' or '.join(f'a {r}' for r in roles)}", art.path)
+        return weights_header(art)
 
 
 def save_detector(path: str | os.PathLike, model: nn.Module, classes: list[str], extra: dict[str, Any] | None = None,

@@ -36,8 +36,9 @@ def load_montage_net(spec: str) -> tuple[Any, dict[str, Any]]:
         state = art.tensors()
     space, classes, ref, path = header.space, header.classes, header.ref, header.path
     pre = header.meta.get("pretraining")
-    if not isinstance(pre, dict):
-        raise BadInput("is a backbone without its pretraining settings", path)
+    if not isinstance(pre, dict) or space is None or not classes:
+        raise BadInput("is a backbone without its pretraining settings, space or classes (not from gaia pretrain)",
+                       path)
     if not any(k.startswith(HEAD_PREFIX) for k in state):
         raise BadInput("has no dense classification head (written by an older gaia pretrain): re-run pretrain "
                        "with this version", path)

@@ -26,6 +26,7 @@ the corpus lacks. Rows are kept in `--workdir` (rerun to fill in or extend a tab
 
     python benchmarks/bench_transfer.py --quick                   # a smoke run of the chain (its models learn little)
     python benchmarks/bench_transfer.py --scale cpu --workdir W    # small space; several hours on 2 cores
+    python benchmarks/bench_transfer.py --scale cpu --epochs 32    # the supernet twice as long (and classic)
     python benchmarks/bench_transfer.py --scale gpu --device cuda   # one GPU, one 8-minute call
 """
 
@@ -101,7 +102,8 @@ class Bench:
     # --------------------------------------------------------------------------------------- upstream
 
     def supernet(self, montage: bool) -> Path:
-        out = self.work / ("supernet.montage.h5" if montage else "supernet.h5")
+        # the epochs in the name: a workdir keeps the supernets of each --epochs apart
+        out = self.work / f"supernet{'.montage' if montage else ''}.e{self.cfg['epochs']}.h5"
         if out.is_file():
             return out
         init = []
@@ -129,7 +131,7 @@ class Bench:
     def classic(self, arch: dict, steps: int) -> Path:
         """The anchor-like arch trained alone on the corpus for `steps` steps."""
         tag = f"d{''.join(map(str, arch['depth']))}w{'-'.join(map(str, arch['width']))}s{arch['scale']}"
-        out = self.work / f"classic.{tag}.h5"
+        out = self.work / f"classic.{tag}.steps{steps}.h5"
         if not out.is_file():
             space = self.work / f"classic.{tag}.space.json"
             space.write_text(json.dumps(one_arch_space(json.loads(gaia("space", "show", self.cfg["space"])), arch)))
@@ -251,12 +253,15 @@ def main() -> None:
                                           "detector GFLOPs, comma-separated (default: the scale's)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="targets to run, comma-separated")
     parser.add_argument("--arms", default=",".join(ARMS), help="rows to run, comma-separated")
+    parser.add_argument("--epochs", type=int, help="the supernet's epochs over the corpus (default: the scale's; "
+                                                   "classic trains as many steps)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp folder)")
     args = parser.parse_args()
     cfg = dict(SCALES["quick" if args.quick else args.scale])
     cfg["seeds"] = args.seeds or cfg["seeds"]
+    cfg["epochs"] = args.epochs or cfg["epochs"]
     if args.budgets:
         cfg["budgets"] = [float(x) for x in args.budgets.split(",")]
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]

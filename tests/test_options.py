@@ -67,9 +67,10 @@ def test_run_control_fields_live_in_run_control_alone():
         restated = {n for n in names & RUN_ONLY if (cls.__name__, n) not in NOT_RUN_CONTROL}
         assert not restated, f"{cls.__module__}.{cls.__name__} restates {sorted(restated)}: hold a RunControl"
         if runs:
-            holders.append(f"{cls.__module__}.{cls.__name__}")
+            holders.append(cls)
             assert runs == ["run"] and not names & RUN_FIELDS, (cls, sorted(names & RUN_FIELDS))
-    assert set(REQUESTS) <= set(holders), set(REQUESTS) - set(holders)
+    # a request named by its workflow module, which imports it from where it lives (gaia_cli.tasks.requests)
+    assert {_class(d) for d in REQUESTS} <= set(holders), {_class(d) for d in REQUESTS} - set(holders)
 
 
 def test_each_request_defaults_to_its_commands_run_control():
@@ -223,3 +224,51 @@ def test_shared_options_have_the_same_help_in_each_command():
     assert all(len(commands) >= 2 for commands in seen.values()), seen
     assert set(seen) == set(SAME_HELP)
     assert len(seen["--space"]) >= 8 and len(seen["--recalibrate"]) >= 7 and len(seen["--data"]) >= 7
+
+
+# ------------------------------------------------------------------------------ request defaults, written once
+
+# each command whose request lives in a torch-free module, and the module its command line is in: every option
+# that is a field of the request takes the request's default, never a literal of its own
+CONVERTED = {
+    "finetune": ("gaia_cli.tasks.requests.FinetuneRequest", "finetune_cmd"),
+}
+
+
+def _commands() -> dict:
+    import typer
+
+    from gaia_cli.cli.app import app
+
+    return dict(typer.main.get_command(app).commands)
+
+
+def test_each_option_takes_its_requests_default():
+    commands = _commands()
+    for command, (dotted, _) in CONVERTED.items():
+        fields = {f.name: f for f in dataclasses.fields(_class(dotted))}
+        checked = 0
+        for param in commands[command].params:
+            field = fields.get(param.name)
+            if field is None or field.default is dataclasses.MISSING:
+                continue
+            assert param.default == field.default and type(param.default) is type(field.default), \
+                (command, param.name, param.default, field.default)
+            checked += 1
+        assert checked >= 5, (command, checked)
+
+
+def test_command_lines_type_no_default_of_a_request_again():
+    """A default in the command's signature that is a request's field is the request's attribute (None, 'not
+    given', may stay): a literal there is the same default written twice."""
+    for command, (dotted, stem) in CONVERTED.items():
+        fields = {f.name for f in dataclasses.fields(_class(dotted))}
+        tree = ast.parse((REPO / "gaia_cli" / "cli" / f"{stem}.py").read_text())
+        function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and any(
+            getattr(d, "func", None) is not None and getattr(d.func, "id", None) == "command" for d in node.decorator_list))
+        args = function.args.args
+        for arg, default in zip(args[len(args) - len(function.args.defaults):], function.args.defaults):
+            if arg.arg in fields:
+                literal = not any(isinstance(n, (ast.Name, ast.Attribute, ast.Call)) for n in ast.walk(default))
+                assert not literal or (isinstance(default, ast.Constant) and default.value is None), \
+                    f"{stem}.py: --{arg.arg.replace('_', '-')} defaults to a literal; take the request's"

@@ -14,9 +14,10 @@ from gaia_cli.cli.options import (
     Amp, Arch, BatchSize, CheckpointEvery, Data, Device, Images, Labels, OutputH5, Quiet, Recalibrate, Restart, Resume,
     Seed, StopAfter, Verbose, Weights, Workers)
 from gaia_cli.engine.recipes import describe as _describe_recipe
-from gaia_cli.engine.runcontrol import defaults
+from gaia_cli.tasks.requests import FinetuneRequest
 
-RUN = defaults("finetune")
+DEFAULT = FinetuneRequest  # the options' defaults, written once there
+RUN = DEFAULT.run  # finetune's run control (gaia_cli.engine.runcontrol)
 
 
 def _implied_outputs(args: dict) -> list[tuple[str, Path]]:
@@ -53,26 +54,26 @@ def finetune(
     val: Annotated[Optional[str], typer.Option("--val", help="Evaluate on this set after each epoch.")] = None,
     images: Images() = None,
     labels: Labels("new categories borrow the rows of their nearest class by word vectors", "The supernet's") = None,
-    schedule: Annotated[str, typer.Option("--schedule", help="1x (13 epochs, /5 after 8 and 11), fast (2 epochs: a warm-up epoch, then one at the rate /10) or custom.")] = "1x",
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = 13,
+    schedule: Annotated[str, typer.Option("--schedule", help="1x (13 epochs, /5 after 8 and 11), fast (2 epochs: a warm-up epoch, then one at the rate /10) or custom.")] = DEFAULT.schedule,
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs of --schedule custom.")] = DEFAULT.epochs,
     lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops (custom).")] = None,
-    lr_decay: Annotated[float, typer.Option("--lr-decay", help="Factor at each step (custom).")] = 0.2,
+    lr_decay: Annotated[float, typer.Option("--lr-decay", help="Factor at each step (custom).")] = DEFAULT.lr_decay,
     lr_per_image: Annotated[Optional[float], typer.Option("--lr-per-image", help="Learning rate per image of a step (default: the recipe's; GAIA: 0.0001875).", show_default=False)] = None,
     head_loss_weight: Annotated[Optional[float], typer.Option("--head-loss-weight", help="Factor on the RoI head's losses (default: the recipe's; GAIA: 5, as its supernet).", show_default=False)] = None,
     iou_balanced: Annotated[Optional[bool], typer.Option("--iou-balanced/--no-iou-balanced", help="IoU-balanced negatives for the RoI head (Libra R-CNN; default: the recipe's).", show_default=False)] = None,
     recipe: Annotated[str, typer.Option("--recipe", help=(
         "Option values in one switch (an option given wins): default = " + _describe_recipe("finetune", "default")
-        + "; gaia (GAIA 4.2.3, as the supernet was trained) = " + _describe_recipe("finetune", "gaia") + "."))] = "default",
-    batch_size: BatchSize = 2,
-    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps (at most a tenth of the run).")] = 100,
-    freeze: Annotated[str, typer.Option("--freeze", help="none; backbone (Proper Reuse, and INTERN's linear probe: FPN, RPN and RoI heads train on a frozen backbone); or backbone+fpn (the RPN and RoI heads alone).")] = "none",
-    two_stage: Annotated[int, typer.Option("--two-stage", help="Train the head alone for this many epochs first, then everything.")] = 0,
+        + "; gaia (GAIA 4.2.3, as the supernet was trained) = " + _describe_recipe("finetune", "gaia") + "."))] = DEFAULT.recipe,
+    batch_size: BatchSize = DEFAULT.batch_size,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Linear warm-up steps (at most a tenth of the run).")] = DEFAULT.warmup_iters,
+    freeze: Annotated[str, typer.Option("--freeze", help="none; backbone (Proper Reuse, and INTERN's linear probe: FPN, RPN and RoI heads train on a frozen backbone); or backbone+fpn (the RPN and RoI heads alone).")] = DEFAULT.freeze,
+    two_stage: Annotated[int, typer.Option("--two-stage", help="Train the head alone for this many epochs first, then everything.")] = DEFAULT.two_stage,
     extra_data: Annotated[Optional[str], typer.Option("--extra-data", help="Add the upstream images of a gaia/selection (from select-data), mapped into the target's categories.")] = None,
     percent: Annotated[Optional[float], typer.Option("--percent", help="Train on INTERN's P% split: P% of each class's instances (rounded down); the other boxes of the chosen images become ignore regions.")] = None,
     shots: Annotated[Optional[int], typer.Option("--shots", help="Train on K instances of each class (the other boxes of their images: ignore regions).")] = None,
     split_out: Annotated[Optional[Path], typer.Option("--split-out", help="Where the split goes (default: OUTPUT.split.json).", dir_okay=False)] = None,
-    metric: Annotated[str, typer.Option("--metric", help="ap (COCO) or mr (adds the log-average miss rate MR^-2).")] = "ap",
-    recalibrate: Recalibrate("Training images", "the extracted path's") = 2000,
+    metric: Annotated[str, typer.Option("--metric", help="ap (COCO) or mr (adds the log-average miss rate MR^-2).")] = DEFAULT.metric,
+    recalibrate: Recalibrate("Training images", "the extracted path's") = DEFAULT.recalibrate,
     amp: Amp = RUN.amp,
     workers: Workers = RUN.workers,
     checkpoint_every: CheckpointEvery = RUN.checkpoint_every,
@@ -89,7 +90,7 @@ def finetune(
     Classifier weight surgery keeps the rows of categories the supernet knows and borrows the nearest
     class's rows for the others (with --labels). Prints the manifest line with the final metrics.
     """
-    from gaia_cli.tasks.finetune import FinetuneRequest, run
+    from gaia_cli.tasks.finetune import run
 
     result = run(FinetuneRequest(weights=weights, data=data, output=output, arch=arch, val=val, images=images,
                                  labels=labels, schedule=schedule, epochs=epochs, lr_steps=lr_steps, lr_decay=lr_decay,

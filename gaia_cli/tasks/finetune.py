@@ -27,7 +27,6 @@ from torch import nn
 
 from gaia_cli import console, devices
 from gaia_cli.artifacts import check_output_path
-from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.checks import check_options
 from gaia_cli.data.coco import load_coco
 from gaia_cli.data.dataset import DetectionDataset, default_transforms
@@ -50,38 +49,9 @@ from gaia_cli.nn.io import load_detector, save_detector
 from gaia_cli.nn.sampling import use_iou_balanced_sampling
 from gaia_cli.pathfilter.accept import accepting
 from gaia_cli.space.arch import SearchSpace
+from gaia_cli.tasks.requests import FinetuneRequest
 
 FREEZE = ("none", "backbone", "backbone+fpn")
-
-
-@dataclasses.dataclass
-class FinetuneRequest:
-    weights: str
-    data: str
-    output: Path
-    arch: str | None = None
-    val: str | None = None
-    images: Path | None = None
-    labels: str | None = None
-    schedule: str = "1x"
-    epochs: int = 13
-    lr_steps: str | None = None
-    lr_decay: float = 0.2
-    lr_per_image: float | None = None  # None: the recipe's (0.0001875)
-    head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
-    iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
-    recipe: str = "default"  # gaia_cli.engine.recipes
-    batch_size: int = 2
-    warmup_iters: int = 100
-    freeze: str = "none"
-    two_stage: int = 0
-    extra_data: str | None = None
-    percent: float | None = None
-    shots: int | None = None
-    split_out: Path | None = None
-    metric: str = "ap"
-    recalibrate: int = 2000
-    run: RunControl = defaults("finetune")
 
 
 def phases_for(r: FinetuneRequest):

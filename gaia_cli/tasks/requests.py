@@ -1,0 +1,43 @@
+"""The workflows' requests, without torch: each command's options and their defaults, written once.
+
+The workflow modules (finetune, train_supernet, pretrain, evaluate, predict) import their request from here, and
+the command line (gaia_cli.cli) takes its option defaults from these classes, so that `gaia --help` imports no
+torch and no default is typed twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from gaia_cli.engine.runcontrol import RunControl, defaults
+
+
+@dataclasses.dataclass
+class FinetuneRequest:
+    weights: str
+    data: str
+    output: Path
+    arch: str | None = None
+    val: str | None = None
+    images: Path | None = None
+    labels: str | None = None
+    schedule: str = "1x"
+    epochs: int = 13
+    lr_steps: str | None = None
+    lr_decay: float = 0.2
+    lr_per_image: float | None = None  # None: the recipe's (0.0001875)
+    head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
+    iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
+    recipe: str = "default"  # gaia_cli.engine.recipes
+    batch_size: int = 2
+    warmup_iters: int = 100
+    freeze: str = "none"
+    two_stage: int = 0
+    extra_data: str | None = None
+    percent: float | None = None
+    shots: int | None = None
+    split_out: Path | None = None
+    metric: str = "ap"
+    recalibrate: int = 2000
+    run: RunControl = defaults("finetune")

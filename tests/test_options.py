@@ -232,6 +232,7 @@ def test_shared_options_have_the_same_help_in_each_command():
 # that is a field of the request takes the request's default, never a literal of its own
 CONVERTED = {
     "finetune": ("gaia_cli.tasks.requests.FinetuneRequest", "finetune_cmd"),
+    "train-supernet": ("gaia_cli.tasks.requests.TrainRequest", "train_supernet"),
 }
 
 

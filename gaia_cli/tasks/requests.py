@@ -41,3 +41,29 @@ class FinetuneRequest:
     metric: str = "ap"
     recalibrate: int = 2000
     run: RunControl = defaults("finetune")
+
+
+@dataclasses.dataclass
+class TrainRequest:
+    data: list[str]
+    output: Path
+    space: str = "ar50to101"
+    labels: str | None = None
+    images: Path | None = None
+    abps: bool = False
+    phases: str | None = None
+    epochs: int | None = None  # None: the recipe's (12, or ABPS with --recipe gaia)
+    lr_steps: str | None = None
+    rules: str | None = None  # None: the recipe's (gaia)
+    paths_per_step: int | None = None  # None: the recipe's (1 in every recipe today)
+    distill: float | None = None  # None: the recipe's (0: off)
+    batch_size: int = 2
+    lr_per_image: float | None = None  # None: the recipe's (scratch 0.005; pretrained and gaia 0.00125)
+    warmup_iters: int = 1000
+    weight_decay: float = 1e-4
+    clip_grad: float = 10.0
+    head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
+    iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
+    recipe: str = "auto"  # gaia_cli.engine.recipes: auto is scratch without --init, pretrained with it
+    init: Path | None = None
+    run: RunControl = defaults("train-supernet")

@@ -8,7 +8,6 @@ from typing import Any
 
 from gaia_cli import checks, console
 from gaia_cli.artifacts import check_output_path
-from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.data.coco import load_coco
 from gaia_cli.data.dataset import CombinedDataset, DetectionDataset, default_transforms
 from gaia_cli.data.sampler import aspect_ratio_groups
@@ -25,32 +24,7 @@ from gaia_cli.nn.sampling import use_iou_balanced_sampling
 from gaia_cli.pathfilter.accept import accepting
 from gaia_cli.space.arch import read_space
 from gaia_cli.space.sampling import parse_rules
-
-
-@dataclasses.dataclass
-class TrainRequest:
-    data: list[str]
-    output: Path
-    space: str = "ar50to101"
-    labels: str | None = None
-    images: Path | None = None
-    abps: bool = False
-    phases: str | None = None
-    epochs: int | None = None  # None: the recipe's (12, or ABPS with --recipe gaia)
-    lr_steps: str | None = None
-    rules: str | None = None  # None: the recipe's (gaia)
-    paths_per_step: int | None = None  # None: the recipe's (1 in every recipe today)
-    distill: float | None = None  # None: the recipe's (0: off)
-    batch_size: int = 2
-    lr_per_image: float | None = None  # None: the recipe's (scratch 0.005; pretrained and gaia 0.00125)
-    warmup_iters: int = 1000
-    weight_decay: float = 1e-4
-    clip_grad: float = 10.0
-    head_loss_weight: float | None = None  # None: the recipe's (1; gaia 5)
-    iou_balanced: bool | None = None  # None: the recipe's (off; gaia on)
-    recipe: str = "auto"  # gaia_cli.engine.recipes: auto is scratch without --init, pretrained with it
-    init: Path | None = None
-    run: RunControl = defaults("train-supernet")
+from gaia_cli.tasks.requests import TrainRequest
 
 
 def load_training_data(data: list[str], labels_spec: str | None, images: Path | None):

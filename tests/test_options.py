@@ -233,6 +233,7 @@ def test_shared_options_have_the_same_help_in_each_command():
 CONVERTED = {
     "finetune": ("gaia_cli.tasks.requests.FinetuneRequest", "finetune_cmd"),
     "train-supernet": ("gaia_cli.tasks.requests.TrainRequest", "train_supernet"),
+    "pretrain": ("gaia_cli.tasks.requests.PretrainRequest", "pretrain_cmd"),
 }
 
 

@@ -11,9 +11,10 @@ from gaia_cli.cli.commands import checkpoint, command
 from gaia_cli.cli.options import (
     Amp, Arch, BatchSize, CheckpointEvery, ClipGrad, Device, LogEvery, OutputH5, PathsPerStep, Quiet, Restart, Resume, Rules,
     Seed, Space, StopAfter, Verbose, WeightDecay, Workers)
-from gaia_cli.engine.runcontrol import defaults
+from gaia_cli.tasks.requests import PretrainRequest
 
-RUN = defaults("pretrain")  # more workers and rarer checkpoints than the other commands: see there
+DEFAULT = PretrainRequest  # the options' defaults, written once there
+RUN = DEFAULT.run  # more workers and rarer checkpoints than the other commands: see gaia_cli.engine.runcontrol
 
 
 @command(
@@ -33,21 +34,21 @@ def pretrain(
     output: OutputH5,
     space: Space("Pre-train this supernet's backbone, a path per step", " (default ar50to101)") = None,
     arch: Arch("Pre-train one fixed arch instead (gaia/arch JSON)") = None,
-    size: Annotated[int, typer.Option("--size", help="Side of the square montage (pixels).")] = 224,
-    split: Annotated[float, typer.Option("--split", help="Where the template is cut, as a share of the side: the top-left region is split x split.")] = 1 / 3,
-    mode: Annotated[str, typer.Option("--mode", help="Soft labels: erf (ERF-adaptive, the paper's), block (one label per region) or global (one area-weighted label).")] = "erf",
-    tau: Annotated[float, typer.Option("--tau", help="ERF mode: the least weight of a position's own region's label.")] = 0.7,
-    erf_every: Annotated[int, typer.Option("--erf-every", help="ERF mode: recompute the soft labels from the network's input gradients every this many steps.")] = 5000,
-    erf_images: Annotated[int, typer.Option("--erf-images", help="ERF mode: montages the receptive fields are measured on.")] = 16,
+    size: Annotated[int, typer.Option("--size", help="Side of the square montage (pixels).")] = DEFAULT.size,
+    split: Annotated[float, typer.Option("--split", help="Where the template is cut, as a share of the side: the top-left region is split x split.")] = DEFAULT.split,
+    mode: Annotated[str, typer.Option("--mode", help="Soft labels: erf (ERF-adaptive, the paper's), block (one label per region) or global (one area-weighted label).")] = DEFAULT.mode,
+    tau: Annotated[float, typer.Option("--tau", help="ERF mode: the least weight of a position's own region's label.")] = DEFAULT.tau,
+    erf_every: Annotated[int, typer.Option("--erf-every", help="ERF mode: recompute the soft labels from the network's input gradients every this many steps.")] = DEFAULT.erf_every,
+    erf_images: Annotated[int, typer.Option("--erf-images", help="ERF mode: montages the receptive fields are measured on.")] = DEFAULT.erf_images,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Length in epochs (an epoch is a montage per 4 samples) instead of --iterations.", show_default=False)] = None,
     iterations: Annotated[Optional[int], typer.Option("--iterations", help="Length in steps (default: the paper's compute, 64k steps of 512 montages, scaled to the montages of a step: 64000 x 512 / (batch x processes); printed at start).", show_default=False)] = None,
-    batch_size: BatchSize = 64,
-    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Peak learning rate per montage of a step (the paper: 0.8 for 512).")] = 0.8 / 512,
-    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Steps of linear warm-up from a quarter of the rate (at most a tenth of the run).")] = 1250,
-    weight_decay: WeightDecay = 1e-4,
-    clip_grad: ClipGrad = 0.0,
-    rules: Rules = "gaia",
-    paths_per_step: PathsPerStep = 1,
+    batch_size: BatchSize = DEFAULT.batch_size,
+    lr_per_image: Annotated[float, typer.Option("--lr-per-image", help="Peak learning rate per montage of a step (the paper: 0.8 for 512).")] = DEFAULT.lr_per_image,
+    warmup_iters: Annotated[int, typer.Option("--warmup-iters", help="Steps of linear warm-up from a quarter of the rate (at most a tenth of the run).")] = DEFAULT.warmup_iters,
+    weight_decay: WeightDecay = DEFAULT.weight_decay,
+    clip_grad: ClipGrad = DEFAULT.clip_grad,
+    rules: Rules = DEFAULT.rules,
+    paths_per_step: PathsPerStep = DEFAULT.paths_per_step,
     amp: Amp = RUN.amp,
     workers: Workers = RUN.workers,
     checkpoint_every: CheckpointEvery = RUN.checkpoint_every,
@@ -71,7 +72,7 @@ def pretrain(
     as in train-supernet. stdout: the manifest line with the last loss and region accuracy. Load the result
     with train-supernet --init.
     """
-    from gaia_cli.tasks.pretrain import PretrainRequest, run
+    from gaia_cli.tasks.pretrain import run
 
     run(PretrainRequest(samples=samples, output=output, space=space, arch=arch, size=size, split=split, mode=mode,
                         tau=tau, erf_every=erf_every, erf_images=erf_images, epochs=epochs, iterations=iterations,

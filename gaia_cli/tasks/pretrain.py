@@ -18,16 +18,13 @@ The output is the backbone: `gaia/weights` of role `backbone`, torchvision's ten
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from gaia_cli import checks, console
 from gaia_cli.artifacts import check_output_path, write_h5
-from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
 from gaia_cli.engine.data import epoch_batches
@@ -42,34 +39,11 @@ from gaia_cli.pathfilter.accept import accepting
 from gaia_cli.space.arch import SearchSpace, read_space
 from gaia_cli.space.archfile import read_arch
 from gaia_cli.space.sampling import parse_rules
+from gaia_cli.tasks.requests import PretrainRequest
 
 PAPER_ITERATIONS, PAPER_BATCH = 64_000, 512  # Montage 4.1: 64k iterations at batch 512
 ERF_EPOCH = 2**31 - 1  # the montages the ERF is measured on: item keys no training epoch uses
 WARMUP_FACTOR = 0.25  # Montage 4.1: warm-up from 0.2 to 0.8
-
-
-@dataclasses.dataclass
-class PretrainRequest:
-    samples: str
-    output: Path
-    space: str | None = None
-    arch: str | None = None
-    size: int = 224
-    split: float = 1 / 3
-    mode: str = "erf"
-    tau: float = 0.7
-    erf_every: int = 5000
-    erf_images: int = 16
-    epochs: int | None = None  # an epoch is a montage per 4 samples
-    iterations: int | None = None  # steps; neither given: the paper's compute (64k x 512 montages) at this batch
-    batch_size: int = 64
-    lr_per_image: float = 0.8 / 512
-    warmup_iters: int = 1250
-    weight_decay: float = 1e-4
-    clip_grad: float = 0.0
-    rules: str = "gaia"
-    paths_per_step: int = 1
-    run: RunControl = defaults("pretrain")  # more workers, rarer checkpoints: see engine.runcontrol
 
 
 def check_options(r: PretrainRequest) -> None:

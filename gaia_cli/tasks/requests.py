@@ -67,3 +67,27 @@ class TrainRequest:
     recipe: str = "auto"  # gaia_cli.engine.recipes: auto is scratch without --init, pretrained with it
     init: Path | None = None
     run: RunControl = defaults("train-supernet")
+
+
+@dataclasses.dataclass
+class PretrainRequest:
+    samples: str
+    output: Path
+    space: str | None = None
+    arch: str | None = None
+    size: int = 224
+    split: float = 1 / 3
+    mode: str = "erf"
+    tau: float = 0.7
+    erf_every: int = 5000
+    erf_images: int = 16
+    epochs: int | None = None  # an epoch is a montage per 4 samples
+    iterations: int | None = None  # steps; neither given: the paper's compute (64k x 512 montages) at this batch
+    batch_size: int = 64
+    lr_per_image: float = 0.8 / 512
+    warmup_iters: int = 1250
+    weight_decay: float = 1e-4
+    clip_grad: float = 0.0
+    rules: str = "gaia"
+    paths_per_step: int = 1
+    run: RunControl = defaults("pretrain")  # more workers, rarer checkpoints: see engine.runcontrol

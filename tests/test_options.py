@@ -234,6 +234,7 @@ CONVERTED = {
     "finetune": ("gaia_cli.tasks.requests.FinetuneRequest", "finetune_cmd"),
     "train-supernet": ("gaia_cli.tasks.requests.TrainRequest", "train_supernet"),
     "pretrain": ("gaia_cli.tasks.requests.PretrainRequest", "pretrain_cmd"),
+    "select-data": ("gaia_cli.selection.request.SelectRequest", "select_data"),
 }
 
 

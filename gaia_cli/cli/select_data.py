@@ -11,9 +11,10 @@ import typer
 from gaia_cli import console
 from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import Arch, BatchSize, Device, Labels, Output, Quiet, Recalibrate, Seed, Verbose, Weights, Workers
-from gaia_cli.engine.runcontrol import defaults
+from gaia_cli.selection.request import SelectRequest
 
-RUN = defaults("select-data")
+DEFAULT = SelectRequest  # the options' defaults, written once there
+RUN = DEFAULT.run  # select-data's run control (gaia_cli.engine.runcontrol)
 
 
 @command(
@@ -34,15 +35,15 @@ def select_data(
     target: Annotated[Optional[str], typer.Option("--target", help="The target's few training images (COCO format); not needed with --features-only.")] = None,
     arch: Arch("The supernet's path to use") = None,
     labels: Labels("categories compared by unified id (default: the target's categories, matched by name)") = None,
-    strategy: Annotated[str, typer.Option("--strategy", help="most-similar (best over all pairs, up to --budget), top-k (k per target image and category) or random (the control).")] = "most-similar",
-    k: Annotated[int, typer.Option("--k", help="top-k: upstream images per target image and category; also sets the default --budget.")] = 5,
+    strategy: Annotated[str, typer.Option("--strategy", help="most-similar (best over all pairs, up to --budget), top-k (k per target image and category) or random (the control).")] = DEFAULT.strategy,
+    k: Annotated[int, typer.Option("--k", help="top-k: upstream images per target image and category; also sets the default --budget.")] = DEFAULT.k,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Images to choose (default: k x the target's image-category pairs; top-k: all it finds).")] = None,
-    min_per_category: Annotated[int, typer.Option("--min-per-category", help="At least this many chosen images per target category, within the budget (0: none asked; the paper asks nothing of the selection, gaia 2 by default: measured better).")] = 2,
+    min_per_category: Annotated[int, typer.Option("--min-per-category", help="At least this many chosen images per target category, within the budget (0: none asked; the paper asks nothing of the selection, gaia 2 by default: measured better).")] = DEFAULT.min_per_category,
     features: Annotated[Optional[Path], typer.Option("--features", help="The folder of gaia/features caches, one per dataset (default: WEIGHTS.features/ beside the weights).", file_okay=False)] = None,
-    features_only: Annotated[bool, typer.Option("--features-only", help="Fill the caches and print what was computed, without selecting (runs under torchrun).")] = False,
-    recalibrate: Recalibrate("Upstream images", "a supernet path's") = 200,
-    batch_size: BatchSize = 8,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Upstream vectors compared at a time (memory is bounded by this).")] = 8192,
+    features_only: Annotated[bool, typer.Option("--features-only", help="Fill the caches and print what was computed, without selecting (runs under torchrun).")] = DEFAULT.features_only,
+    recalibrate: Recalibrate("Upstream images", "a supernet path's") = DEFAULT.recalibrate,
+    batch_size: BatchSize = DEFAULT.batch_size,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Upstream vectors compared at a time (memory is bounded by this).")] = DEFAULT.chunk_rows,
     workers: Workers = RUN.workers,
     output: Output = None,
     device: Device = RUN.device,
@@ -57,7 +58,7 @@ def select_data(
     per model and dataset (--features), so a second run computes only new images. The output feeds
     finetune --extra-data; gaia inspect summarises it.
     """
-    from gaia_cli.selection.select import SelectRequest, run
+    from gaia_cli.selection.select import run
 
     result = run(SelectRequest(weights=weights, target=target, upstream=upstream, arch=arch, labels=labels,
                                strategy=strategy, k=k, budget=budget, min_per_category=min_per_category,

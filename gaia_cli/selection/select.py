@@ -25,7 +25,6 @@ from gaia_cli.checks import check_options
 from gaia_cli.data.coco import load_coco
 from gaia_cli.data.dataset import DetectionDataset, collate_detection
 from gaia_cli.data.extra import KIND
-from gaia_cli.engine.runcontrol import RunControl, defaults
 from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.recalibration import recalibration_batches, select_path
 from gaia_cli.errors import BadInput
@@ -34,31 +33,13 @@ from gaia_cli.labels.space import read_labels
 from gaia_cli.nn.bn import recalibrate
 from gaia_cli.nn.io import load_detector
 from gaia_cli.selection.features import Cache, Identity, cache_path, image_vectors, model_digest, update_cache
+from gaia_cli.selection.request import SelectRequest
 from gaia_cli.selection.search import Chunk, Targets
 from gaia_cli.selection.strategies import STRATEGIES, candidates, choose
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 TARGET = "target"
 BLOCK = 256  # images per gathered block under torchrun (and per write otherwise)
-
-
-@dataclasses.dataclass
-class SelectRequest:
-    weights: str
-    target: str | None
-    upstream: list[str]
-    arch: str | None = None
-    labels: str | None = None
-    strategy: str = "most-similar"
-    k: int = 5
-    budget: int | None = None
-    min_per_category: int = 2
-    features: Path | None = None
-    features_only: bool = False
-    recalibrate: int = 200
-    batch_size: int = 8
-    chunk_rows: int = 8192
-    run: RunControl = defaults("select-data")  # device, seed, workers (it trains nothing: no checkpoints)
 
 
 @dataclasses.dataclass

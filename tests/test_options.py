@@ -235,6 +235,8 @@ CONVERTED = {
     "train-supernet": ("gaia_cli.tasks.requests.TrainRequest", "train_supernet"),
     "pretrain": ("gaia_cli.tasks.requests.PretrainRequest", "pretrain_cmd"),
     "select-data": ("gaia_cli.selection.request.SelectRequest", "select_data"),
+    "eval": ("gaia_cli.tasks.requests.EvalRequest", "eval_cmd"),
+    "predict": ("gaia_cli.tasks.requests.PredictRequest", "predict_cmd"),
 }
 
 

@@ -7,7 +7,9 @@ from gaia_cli.cli.commands import command
 from gaia_cli.cli.options import (
     Arch, Data, Device, ForwardBatchSize, Images, Output, Quiet, Recalibrate, RecalibrateData, Seed, Verbose, Weights)
 from gaia_cli.engine.runcontrol import defaults
+from gaia_cli.tasks.requests import EvalRequest
 
+DEFAULT = EvalRequest  # the options' defaults, written once there
 RUN = defaults("eval")  # its --device and --seed defaults
 
 
@@ -29,7 +31,7 @@ def eval_command(
     images: Images() = None,
     recalibrate: Recalibrate("Images", "", " (default: 2000 for a supernet path, 0 for a model)") = None,
     recalibrate_data: RecalibrateData("default: --data's images; no labels are used") = None,
-    batch_size: ForwardBatchSize = 4,
+    batch_size: ForwardBatchSize = DEFAULT.batch_size,
     output: Output = None,
     device: Device = RUN.device,
     seed: Seed = RUN.seed,
@@ -41,7 +43,7 @@ def eval_command(
     A supernet path is extracted into a static model and its batch-norm statistics recalibrated first
     (direct evaluation of a path without it is meaningless). Computed by pycocotools.
     """
-    from gaia_cli.tasks.evaluate import EvalRequest, run
+    from gaia_cli.tasks.evaluate import run
 
     metrics = run(EvalRequest(weights, data, arch, images, recalibrate, recalibrate_data, batch_size, device, seed))
     console.emit_json(metrics, output)

@@ -6,8 +6,6 @@ and gaia_cli.engine.metrics (COCO AP).
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
 from typing import Any
 
 from gaia_cli import console, devices
@@ -17,19 +15,7 @@ from gaia_cli.engine.metrics import evaluate, label_map
 from gaia_cli.engine.recalibration import recalibrate_path, recalibration_count, select_path
 from gaia_cli.errors import BadInput
 from gaia_cli.nn.exported import load_any
-
-
-@dataclasses.dataclass
-class EvalRequest:
-    weights: str
-    data: str
-    arch: str | None = None
-    images: Path | None = None
-    recalibrate: int | None = None
-    recalibrate_data: str | None = None
-    batch_size: int = 4
-    device: str = "auto"
-    seed: int = 0
+from gaia_cli.tasks.requests import EvalRequest
 
 
 def run(r: EvalRequest) -> dict[str, Any]:

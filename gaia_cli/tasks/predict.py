@@ -9,7 +9,6 @@ The command's workflow; evaluation's own pass over a COCO dataset is gaia_cli.en
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,7 @@ from gaia_cli.data.coco import IMAGE_SUFFIXES
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.names import keys
 from gaia_cli.nn.exported import load_any
-
-
-@dataclasses.dataclass
-class PredictRequest:
-    weights: str
-    inputs: list[str]
-    score: float = 0.3
-    coco: str | None = None
-    draw: Path | None = None
-    batch_size: int = 4
-    device: str = "auto"
+from gaia_cli.tasks.requests import PredictRequest
 
 
 def image_files(inputs: list[str]) -> list[Path]:

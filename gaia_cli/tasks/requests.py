@@ -91,3 +91,27 @@ class PretrainRequest:
     rules: str = "gaia"
     paths_per_step: int = 1
     run: RunControl = defaults("pretrain")  # more workers, rarer checkpoints: see engine.runcontrol
+
+
+@dataclasses.dataclass
+class EvalRequest:
+    weights: str
+    data: str
+    arch: str | None = None
+    images: Path | None = None
+    recalibrate: int | None = None
+    recalibrate_data: str | None = None
+    batch_size: int = 4
+    device: str = defaults("eval").device
+    seed: int = defaults("eval").seed
+
+
+@dataclasses.dataclass
+class PredictRequest:
+    weights: str
+    inputs: list[str]
+    score: float = 0.3
+    coco: str | None = None
+    draw: Path | None = None
+    batch_size: int = 4
+    device: str = defaults("predict").device

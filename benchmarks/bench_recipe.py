@@ -14,6 +14,8 @@ differing only in what the row names (every row names its recipe, so a change of
   a step, gradients accumulated), for two thirds of the epochs (twice the standalone's path-steps);
   `sandwich-long`: all the epochs (three times);
 - `distill`, `distill-long`: the same with in-place distillation (`--distill 1`);
+- `lr-x4-late`, `lr-x6-late`: four and six times GAIA's rate with the drops late (`--lr-steps` at 5/6 and 23/24
+  of the epochs: 20,23 of 24), `lr-x6`: six times at the default drops (2/3 and 7/8);
 - `scratch`: `--recipe scratch` as it is now (what `auto` picks without `--init`);
 - `only-depth`, `only-width`, `only-scale`: the diagnosis, at `lr-x4`'s rate: a supernet whose space keeps one
   dimension elastic and fixes the others at the largest arch's choices (only the paths inside it evaluated:
@@ -57,7 +59,12 @@ ROWS = {"rules-gaia": ([*PRE, "--rules", "gaia"], 1.0), "rules-cycle": ([*PRE, "
         "scratch": (["--recipe", "scratch"], 1.0),
         # the diagnosis: the same supernet with one dimension elastic, the others fixed at the largest arch's
         "only-depth": ([*PRE, "--lr-per-image", "0.005"], 1.0), "only-width": ([*PRE, "--lr-per-image", "0.005"], 1.0),
-        "only-scale": ([*PRE, "--lr-per-image", "0.005"], 1.0)}
+        "only-scale": ([*PRE, "--lr-per-image", "0.005"], 1.0),
+        # the schedule at 1x steps: the rate kept high longer (drops at 5/6 and 23/24 of the epochs), or higher
+        "lr-x4-late": ([*PRE, "--lr-per-image", "0.005", "--lr-steps", "LATE"], 1.0),
+        "lr-x6": ([*PRE, "--lr-per-image", "0.0075"], 1.0),
+        "lr-x6-late": ([*PRE, "--lr-per-image", "0.0075", "--lr-steps", "LATE"], 1.0)}
+LATE = "LATE"  # in a row's options: --lr-steps at 5/6 and 23/24 of its epochs
 ONLY = {"only-depth": "depth", "only-width": "width", "only-scale": "scale"}
 
 
@@ -166,6 +173,7 @@ def main() -> None:
                 inside = lambda a: all(x in c for x, c in zip(a["depth"], reduced["depth"])) and all(  # noqa: E731
                     x in c for x, c in zip(a["width"], reduced["width"])) and a["scale"] in reduced["scale"]
                 evaluated = [(p, arch) for p, arch in paths if inside(json.loads(arch))]
+            row_args = [f"{round(epochs * 5 / 6)},{epochs * 23 // 24}" if a == LATE else a for a in row_args]
             seconds, steps, path_steps = train(row_args, space, train_json, sn, epochs, cfg, args.device,
                                                args.seed)
             per_path = {p: eval_path(sn, arch, val_json, train_json, args.device) for p, arch in evaluated}

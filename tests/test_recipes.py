@@ -17,7 +17,7 @@ from gaia_cli.space.arch import preset
 from conftest import assert_bad_input, gaia_here
 
 UNSET = {"lr_per_image": None, "head_loss_weight": None, "iou_balanced": None, "rules": None, "epochs": None,
-         "phases": None, "abps": False, "paths_per_step": None, "distill": None}
+         "phases": None, "abps": False, "paths_per_step": None, "distill": None, "lr_steps": None}
 
 
 def test_gaia_recipe_sets_what_the_paper_sets_and_an_option_given_wins():
@@ -61,6 +61,23 @@ def test_auto_picks_scratch_without_init_and_gaias_rate_with_it():
     scratch, _ = resolve("train-supernet", "scratch", UNSET)
     pretrained, _ = resolve("train-supernet", "pretrained", UNSET)
     assert scratch["lr_per_image"] > pretrained["lr_per_image"] == 0.00125
+    assert scratch["lr_steps"] == "late" and pretrained["lr_steps"] is None  # GAIA's 2/3 and 7/8 with --init
+
+
+def test_late_drops_keep_the_rate_high_longer_and_a_phase_takes_them(tmp_path):
+    from gaia_cli.engine.schedule import default_steps, late_steps
+    from gaia_cli.space.arch import read_space
+    from gaia_cli.tasks.requests import TrainRequest
+    from gaia_cli.tasks.train_supernet import resolve_phases
+
+    assert late_steps(24) == (20, 23) and default_steps(24) == (16, 21)
+    assert late_steps(12) == (10, 11) and late_steps(1) == ()  # never a drop at the last epoch
+    space = read_space("tiny")
+    (phase, _), = resolve_phases(TrainRequest(data=[], output=tmp_path / "s.h5", space="tiny", epochs=24,
+                                              lr_steps="late"), space)
+    assert phase.steps == (20, 23)
+    (phase, _), = resolve_phases(TrainRequest(data=[], output=tmp_path / "s.h5", space="tiny", epochs=24), space)
+    assert phase.steps == (16, 21)
 
 
 @pytest.mark.parametrize("init", [False, True])

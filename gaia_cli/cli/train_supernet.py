@@ -44,7 +44,7 @@ def train_supernet(
     abps: Annotated[bool, typer.Option("--abps", help="GAIA's anchor-based progressive shrinking: ar101:24:16,21;ar77:13:8,11;ar50:13:8,11.")] = DEFAULT.abps,
     phases: Annotated[Optional[str], typer.Option("--phases", help="Phases SPACE:EPOCHS[:STEPS], ';'-separated; each shrink adds a warm-up epoch.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs of a single phase over --space (without --abps/--phases; default 12).", show_default=False)] = None,
-    lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x (default: 2/3 and 7/8 of --epochs).")] = None,
+    lr_steps: Annotated[Optional[str], typer.Option("--lr-steps", help="Epochs after which the rate drops 10x, or late (5/6 and 23/24 of --epochs; the scratch recipe's). Default: the recipe's (2/3 and 7/8 of --epochs without one).", show_default=False)] = None,
     rules: Annotated[Optional[str], typer.Option("--rules", help=Rules.__metadata__[0].help + " Default: the recipe's (gaia); on a pruned --space, uniform over what it allows (DetOFA Algorithm 1).", show_default=False)] = None,
     paths_per_step: Annotated[Optional[int], typer.Option("--paths-per-step", help=PathsPerStep.__metadata__[0].help + " Default: the recipe's.", show_default=False)] = None,
     distill: Annotated[Optional[float], typer.Option("--distill", help="In-place distillation's weight (0: off): each step's first path (the largest) teaches the others through RPN objectness, RoI class and box soft targets on its proposals. Needs --rules sandwich and --paths-per-step 2 or more. Default: the recipe's.", show_default=False)] = None,

@@ -14,7 +14,7 @@ from gaia_cli.data.sampler import aspect_ratio_groups
 from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.checkpoints import checkpoint_path, start_checkpoints
 from gaia_cli.engine.recipes import applied_line, choose, resolve
-from gaia_cli.engine.schedule import ABPS, default_steps, parse_phases
+from gaia_cli.engine.schedule import ABPS, LATE, default_steps, late_steps, parse_phases
 from gaia_cli.engine.train import TrainOptions, Trainer, prepare_replica, seed_all, training_device
 from gaia_cli.errors import BadInput
 from gaia_cli.labels.space import read_labels
@@ -57,11 +57,13 @@ def resolve_phases(request: TrainRequest, space) -> list[tuple[Any, Any]]:
         if request.epochs < 1:
             raise BadInput("--epochs must be at least 1")
         steps = default_steps(request.epochs)
-        if request.lr_steps:
+        if request.lr_steps == LATE:
+            steps = late_steps(request.epochs)
+        elif request.lr_steps:
             try:
                 steps = tuple(int(x) for x in request.lr_steps.split(","))
             except ValueError:
-                raise BadInput(f"--lr-steps {request.lr_steps!r}: expected epochs such as 8,11") from None
+                raise BadInput(f"--lr-steps {request.lr_steps!r}: expected epochs such as 8,11, or late") from None
         phases = parse_phases(f"{space.name}:{request.epochs}:{','.join(map(str, steps))}")
         return [(phases[0], space)]
     resolved = []
@@ -79,7 +81,7 @@ def apply_recipe(r: TrainRequest) -> tuple[TrainRequest, dict[str, Any], str | N
     recipe, why = choose(r.recipe, r.init)
     r = dataclasses.replace(r, recipe=recipe)
     keys = ("lr_per_image", "head_loss_weight", "iou_balanced", "rules", "epochs", "phases", "abps", "paths_per_step",
-            "distill")
+            "distill", "lr_steps")
     values, applied = resolve("train-supernet", recipe, {k: getattr(r, k) for k in keys})
     return dataclasses.replace(r, **values), applied, why
 

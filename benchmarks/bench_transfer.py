@@ -27,6 +27,7 @@ the corpus lacks. Rows are kept in `--workdir` (rerun to fill in or extend a tab
     python benchmarks/bench_transfer.py --quick                   # a smoke run of the chain (its models learn little)
     python benchmarks/bench_transfer.py --scale cpu --workdir W    # small space; several hours on 2 cores
     python benchmarks/bench_transfer.py --scale cpu --epochs 32    # the supernet twice as long (and classic)
+    python benchmarks/bench_transfer.py --scale cpu --extra-share 0.2   # selected images a fifth of each epoch
     python benchmarks/bench_transfer.py --scale gpu --device cuda   # one GPU, one 8-minute call
 """
 
@@ -45,6 +46,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_learning import eval_path, gaia, one_arch_space  # noqa: E402  (the CLI runner and evaluation)
+
+from gaia_cli.data.extra import target_repeats  # noqa: E402
 
 # style -> classes of the upstream corpus; target name -> (style, classes): the corpus lacks comic and cross
 UPSTREAM = {"dim": "circle,square,triangle,ring", "paper": "square,triangle,pole,plank",
@@ -68,6 +71,7 @@ SCALES = {
 }
 FT_LR, FT_WARMUP = 0.005, 10  # fine-tuning's rate per image (the demo's, measured there) and warm-up steps
 ARMS = ("scratch", "classic", "gaia", "gaia -rank", "gaia -select", "gaia -montage")
+SELECTING = ("gaia", "gaia -rank", "gaia -montage")  # the rows that fine-tune with select-data's images
 
 
 class Bench:
@@ -122,11 +126,20 @@ class Bench:
         print(f"  upstream: {out.name} trained in {time.perf_counter() - start:.0f} s", flush=True)
         return out
 
-    def steps_of(self, weights: Path) -> int:
-        from gaia_cli.artifacts import H5Artifact
+    def per_epoch(self) -> int:
+        """Steps an epoch over the corpus (the supernet's and classic's: the same images and batch)."""
+        return max(1, (len(UPSTREAM) * self.cfg["upstream"]) // self.cfg["batch_size"])
 
-        with H5Artifact(weights, "gaia/weights") as art:
-            return int(art.meta("training")["iterations"])
+    def upstream_steps(self) -> int:
+        """The supernet's steps (checked against its file once trained): classic gets as many."""
+        steps = self.cfg["epochs"] * self.per_epoch()
+        trained = self.work / f"supernet.montage.e{self.cfg['epochs']}.h5"
+        if trained.is_file():
+            from gaia_cli.artifacts import H5Artifact
+
+            with H5Artifact(trained, "gaia/weights") as art:
+                assert int(art.meta("training")["iterations"]) == steps, "the supernet trained another number of steps"
+        return steps
 
     def classic(self, arch: dict, steps: int) -> Path:
         """The anchor-like arch trained alone on the corpus for `steps` steps."""
@@ -135,8 +148,7 @@ class Bench:
         if not out.is_file():
             space = self.work / f"classic.{tag}.space.json"
             space.write_text(json.dumps(one_arch_space(json.loads(gaia("space", "show", self.cfg["space"])), arch)))
-            per_epoch = max(1, (len(UPSTREAM) * self.cfg["upstream"]) // self.cfg["batch_size"])
-            epochs = max(1, round(steps / per_epoch))
+            epochs = max(1, round(steps / self.per_epoch()))
             start = time.perf_counter()
             gaia("train-supernet", *self.up_data, "--labels", self.labels, "--space", space, "--epochs", epochs,
                  "--batch-size", self.cfg["batch_size"], "--recipe", "scratch", *self.train_opts, "--restart", "-q",
@@ -178,19 +190,23 @@ class Bench:
     # ------------------------------------------------------------------------------------------- rows
 
     def finetune(self, weights: Path, arch: Path | str, target: str, seed: int, tag: str, extra: Path | None = None,
-                 epochs: int | None = None) -> float:
+                 epochs: int | None = None, share: float | None = None) -> float:
         t = self.target(target)
         out = json.loads(gaia(
             "finetune", "--weights", weights, "--arch", arch, "--data", t / "train.json", "--val", t / "val.json",
-            "--labels", self.labels, *(["--extra-data", extra] if extra else []), "--schedule", "custom",
+            "--labels", self.labels, *(["--extra-data", extra] if extra else []),
+            *(["--extra-share", share] if share else []), "--schedule", "custom",
             "--epochs", epochs or self.cfg["ft_epochs"], "--lr-per-image", FT_LR, "--warmup-iters", FT_WARMUP,
             "--batch-size", self.cfg["ft_batch"], "--recalibrate", 64, *self.train_opts, "--seed", seed, "-q",
             "-o", self.work / "ft" / f"{tag}.h5"))
         return float(out["metrics"]["AP"])
 
-    def rank(self, weights: Path, candidates: Path, target: str, seed: int, tag: str) -> Path:
+    def rank(self, weights: Path, candidates: Path, target: str, budget: float, seed: int) -> Path:
+        """rank's choice for (weights, target, budget, seed): the same run for every row that ranks, made once."""
         t = self.target(target)
-        out = self.work / "ft" / f"{tag}.ranking.json"
+        out = self.work / "ft" / f"{target.replace('+', '-')}.{budget}.{weights.stem}.{seed}.ranking.json"
+        if out.is_file():
+            return out
         gaia("rank", "--weights", weights, "--data", t / "train.json", "--val", t / "val.json", "--labels",
              self.labels, "--candidates", candidates, "--keep", 0.5, "--lr-per-image", FT_LR, "--batch-size",
              self.cfg["ft_batch"], "--recalibrate", 32, "--workers", 0, "--compute-device", self.device, "--seed", seed, "--restart", "-q", "-o", out)
@@ -210,6 +226,8 @@ class Bench:
 
     def arm(self, arm: str, target: str, budget: float, seed: int) -> dict:
         tag = f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '').replace('-', '_')}.{seed}"
+        share = self.args.extra_share if arm in SELECTING else None
+        tag += f".share{share:g}" if share else ""
         candidates, best = self.search(budget)
         best_file = self.work / f"search.{budget}.best.json"
         best_file.write_text(json.dumps(best))
@@ -227,7 +245,7 @@ class Bench:
             return {"AP": eval_path(sn, best, t / "val.json", t / "train.json", self.device)["AP"], "arch": best}
         if arm == "classic":
             arch = self.classic_arch(budget)
-            weights = self.classic(arch, self.steps_of(self.supernet(montage=True)))
+            weights = self.classic(arch, self.upstream_steps())
             arch_file = self.work / "ft" / f"{tag}.arch.json"
             arch_file.write_text(json.dumps(arch))
             return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}
@@ -235,13 +253,18 @@ class Bench:
         if arm == "gaia -rank":
             arch_file = best_file
         else:
-            arch_file = self.rank(weights, candidates, target, seed, tag)
+            arch_file = self.rank(weights, candidates, target, budget, seed)
         arch = json.loads(arch_file.read_text())
         arch = {k: (arch.get("best") or arch)[k] for k in ("depth", "width", "scale")}
         if arm == "gaia -select":
             return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}
         selection = self.select(weights, arch_file, target, seed, tag)
-        return {"AP": self.finetune(weights, arch_file, target, seed, tag, extra=selection), "arch": arch}
+        # with --extra-share the target comes `repeat` times an epoch: as many steps in fewer epochs
+        repeat = target_repeats(self.cfg["target_train"], self.cfg["select"], share)
+        epochs = round(self.cfg["ft_epochs"] * (self.cfg["target_train"] + self.cfg["select"])
+                       / (self.cfg["target_train"] * repeat + self.cfg["select"]))
+        return {"AP": self.finetune(weights, arch_file, target, seed, tag, extra=selection, epochs=epochs, share=share),
+                "arch": arch}
 
 
 def main() -> None:
@@ -255,6 +278,8 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(ARMS), help="rows to run, comma-separated")
     parser.add_argument("--epochs", type=int, help="the supernet's epochs over the corpus (default: the scale's; "
                                                    "classic trains as many steps)")
+    parser.add_argument("--extra-share", type=float, help="the rows with select-data fine-tune with finetune "
+                        "--extra-share (the selected images' share of an epoch; default: every image once)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp folder)")
@@ -288,14 +313,17 @@ def main() -> None:
             for arm in arms:
                 runs = []
                 for seed in range(cfg["seeds"]):
-                    saved = work / "rows" / f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '')}.seed{seed}.json"
-                    if saved.is_file() and json.loads(saved.read_text())["config"] == key:
+                    share = args.extra_share if arm in SELECTING else None
+                    row_key = {**key, "extra_share": share} if share else key
+                    saved = work / "rows" / (f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '')}"
+                                             + (f".share{share:g}" if share else "") + f".seed{seed}.json")
+                    if saved.is_file() and json.loads(saved.read_text())["config"] == row_key:
                         run = json.loads(saved.read_text())["run"]
                     else:
                         start = time.perf_counter()
                         run = {**bench.arm(arm, target, budget, seed), "seconds": 0}
                         run["seconds"] = round(time.perf_counter() - start)
-                        saved.write_text(json.dumps({"config": key, "run": run}, indent=1))
+                        saved.write_text(json.dumps({"config": row_key, "run": run}, indent=1))
                     runs.append(run)
                 aps = [r["AP"] for r in runs]
                 row = {"AP": round(float(np.mean(aps)), 1), "min": round(min(aps), 1), "max": round(max(aps), 1),
@@ -320,7 +348,7 @@ def main() -> None:
     for name, ok in checks.items():
         print(f"  target {name}: {'met' if ok else 'NOT met'}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"config": key, "budgets": budgets, "table": table, "checks": checks},
+        args.json.write_text(json.dumps({"config": {**key, "extra_share": args.extra_share}, "budgets": budgets, "table": table, "checks": checks},
                                         indent=1) + "\n")
 
 

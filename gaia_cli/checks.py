@@ -96,6 +96,7 @@ OPTIONS: dict[str, Range] = {
     "--lr-decay": POSITIVE,
     "--two-stage": NOT_NEGATIVE,
     "--percent": Range(0, 100, low_open=True),
+    "--extra-share": Range(0, 1, low_open=True, high_open=True),
     "--shots": AT_LEAST_1,
     "--recalibrate": NOT_NEGATIVE,
     "--classes": Range(2, MAX_CLASSES),  # the background included

@@ -213,16 +213,39 @@ def test_extra_data_adds_selected_upstream_images_in_target_labels(shapes, super
     served = sum(len(parts[0].target(i)["labels"]) for i in range(len(parts[0])))
     assert served == expected
     assert all(set(parts[0].target(i)["labels"].tolist()) <= {1, 2} for i in range(4))
+    n_target = len(json.loads((shapes / "val.json").read_text())["images"])
     proc = run_gaia("finetune", "--weights", supernet_file, "--arch", "-", "--data", shapes / "val.json",
-                    "--extra-data", selection, "--schedule", "custom", "--epochs", "1", "--batch-size", "4",
-                    "--workers", "0", "--recalibrate", "4", "--device", "cpu", "-o", tmp_path / "m.h5", input=MAX_ARCH)
+                    "--extra-data", selection, "--extra-share", "0.1", "--schedule", "custom", "--epochs", "1",
+                    "--batch-size", "4", "--workers", "0", "--recalibrate", "4", "--device", "cpu", "-o", tmp_path / "m.h5",
+                    input=MAX_ARCH)
     assert proc.returncode == 0, proc.stderr
     assert "--extra-data: 4 images" in proc.stderr
+    # the target repeated so that the 4 extra images are about a tenth of the epoch
+    repeat = round(0.9 / 0.1 * 4 / n_target)
+    assert f"the target's {n_target} images {max(1, repeat)} times an epoch beside 4 extra images" in proc.stderr
+    assert_bad_input(run_gaia("finetune", "--weights", supernet_file, "--arch", "-", "--data", shapes / "val.json",
+                              "--extra-share", "0.5", "-o", tmp_path / "m2.h5", input=MAX_ARCH), "--extra-share needs --extra-data")
+    assert_bad_input(run_gaia("finetune", "--weights", supernet_file, "--arch", "-", "--data", shapes / "val.json",
+                              "--extra-data", selection, "--extra-share", "1", "-o", tmp_path / "m2.h5", input=MAX_ARCH),
+                     "--extra-share")
+    assert not (tmp_path / "m2.h5").exists()
     bad = write_json("bad.json", {"kind": "gaia/selection", "schema_version": 1,
                                   "datasets": [{"name": "up", "path": str(shapes / "upstream.json")}],
                                   "images": [{"dataset": "up", "image_id": 99999}]})
     with pytest.raises(BadInput, match="not in"):
         extra_datasets(str(bad), target)
+
+
+def test_extra_share_repeats_the_target_to_fill_the_rest_of_an_epoch():
+    from gaia_cli.data.extra import target_repeats
+
+    assert target_repeats(40, 40, None) == 1  # every image once
+    assert target_repeats(40, 40, 0.5) == 1
+    assert target_repeats(40, 40, 0.25) == 3  # 120 target + 40 extra: a quarter extra
+    assert target_repeats(40, 40, 1 / 6) == 5
+    assert target_repeats(40, 400, 0.5) == 10  # 400 + 400
+    assert target_repeats(40, 4, 0.5) == 1  # once already gives the extra less than the share: never fewer
+    assert target_repeats(0, 10, 0.5) == 1
 
 
 def test_two_processes_finetune(shapes, supernet_file, tmp_path):

@@ -101,3 +101,11 @@ def _label_space(record: Any, name: str):
     if record.get("sha256") and sha != record["sha256"]:
         raise BadInput(f"the label space it was selected in, {record['path']}, has changed since", name)
     return read_labels(record["path"])
+
+
+def target_repeats(target: int, extra: int, share: float | None) -> int:
+    """How many times an epoch the target's `target` images come, so that the `extra` images make up about
+    `share` of the epoch (finetune's --extra-share); once without a share, or when once already gives less."""
+    if share is None or target == 0:
+        return 1
+    return max(1, round((1 - share) / share * extra / target))

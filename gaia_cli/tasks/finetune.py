@@ -30,7 +30,7 @@ from gaia_cli.artifacts import check_output_path
 from gaia_cli.checks import check_options
 from gaia_cli.data.coco import load_coco
 from gaia_cli.data.dataset import DetectionDataset, default_transforms
-from gaia_cli.data.extra import extra_datasets
+from gaia_cli.data.extra import extra_datasets, target_repeats
 from gaia_cli.data.sampler import aspect_ratio_groups
 from gaia_cli.data.split import split
 from gaia_cli.engine import distributed as ddp
@@ -119,8 +119,10 @@ def run(r: FinetuneRequest) -> dict[str, Any]:
     check_options({"--epochs": r.epochs, "--lr-decay": r.lr_decay, "--lr-per-image": r.lr_per_image,
                    "--head-loss-weight": r.head_loss_weight,
                    "--batch-size": r.batch_size, "--warmup-iters": r.warmup_iters, "--two-stage": r.two_stage,
-                   "--percent": r.percent, "--shots": r.shots, "--recalibrate": r.recalibrate, **r.run.numbers()},
+                   "--percent": r.percent, "--extra-share": r.extra_share, "--shots": r.shots, "--recalibrate": r.recalibrate, **r.run.numbers()},
                   "finetune")
+    if r.extra_share is not None and not r.extra_data:
+        raise BadInput("--extra-share needs --extra-data")
     if r.two_stage and r.freeze != "none":
         raise BadInput("--two-stage freezes and thaws by itself: leave --freeze out")
     check_output_path(r.output)
@@ -205,8 +207,12 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
         extra, extra_report = extra_datasets(r.extra_data, train.categories, default_transforms(train=True))
         for part in extra_report:
             console.info(f"--extra-data: {part['images']} images, {part['boxes']} boxes from {part['dataset']}")
-        ratios += [x for d in extra for x in d.aspect_ratios()]
-        dataset = ConcatDataset([dataset, *extra])
+        repeat = target_repeats(len(dataset), sum(len(d) for d in extra), r.extra_share)
+        if r.extra_share is not None:
+            console.info(f"--extra-share {r.extra_share:g}: the target's {len(dataset)} images {repeat} times an epoch "
+                         f"beside {sum(len(d) for d in extra)} extra images")
+        ratios = ratios * repeat + [x for d in extra for x in d.aspect_ratios()]
+        dataset = ConcatDataset([dataset] * repeat + extra)
     groups = aspect_ratio_groups(ratios)
     one_path = SearchSpace("path", [[d] for d in arch.depth], [[w] for w in arch.width], [arch.scale])
 
@@ -231,7 +237,7 @@ def _train(r, static, arch, meta, train, val, classes, surgery, split_report, ph
                                                                           steps=tuple(s for s in phases[0].steps if s < epochs))]
         options = TrainOptions(batch_size=r.batch_size, lr_per_image=r.lr_per_image, warmup_iters=r.warmup_iters,
                                head_loss_weight=r.head_loss_weight, rules="uniform", run=r.run)
-        run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
+        run_key = {"data": train.ref.sha256, "extra_data": r.extra_data, "extra_share": r.extra_share, "weights": meta["ref"].sha256, "arch": arch.as_dict(), "stage": stage,
                    "freeze": frozen, "classes": classes, "schedule": r.schedule, "iou_balanced": r.iou_balanced}
         ckpt = checkpoints(r.output)[1 if stage == "head" else 0]
         trainer = Trainer(static, dataset, groups, [(p, one_path) for p in stage_phases], options, device, ckpt, run_key,

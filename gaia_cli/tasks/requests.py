@@ -35,6 +35,7 @@ class FinetuneRequest:
     freeze: str = "none"
     two_stage: int = 0
     extra_data: str | None = None
+    extra_share: float | None = None  # None: each --extra-data image and each target image once an epoch
     percent: float | None = None
     shots: int | None = None
     split_out: Path | None = None

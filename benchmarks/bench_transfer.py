@@ -126,34 +126,32 @@ class Bench:
         print(f"  upstream: {out.name} trained in {time.perf_counter() - start:.0f} s", flush=True)
         return out
 
-    def per_epoch(self) -> int:
-        """Steps an epoch over the corpus (the supernet's and classic's: the same images and batch)."""
-        return max(1, (len(UPSTREAM) * self.cfg["upstream"]) // self.cfg["batch_size"])
+    @staticmethod
+    def iterations(weights: Path) -> int:
+        from gaia_cli.artifacts import H5Artifact
 
-    def upstream_steps(self) -> int:
-        """The supernet's steps (checked against its file once trained): classic gets as many."""
-        steps = self.cfg["epochs"] * self.per_epoch()
-        trained = self.work / f"supernet.montage.e{self.cfg['epochs']}.h5"
-        if trained.is_file():
-            from gaia_cli.artifacts import H5Artifact
+        with H5Artifact(weights, "gaia/weights") as art:
+            return int(art.meta("training")["iterations"])
 
-            with H5Artifact(trained, "gaia/weights") as art:
-                assert int(art.meta("training")["iterations"]) == steps, "the supernet trained another number of steps"
-        return steps
+    def classic(self, arch: dict) -> Path:
+        """The anchor-like arch trained alone on the corpus with the supernet's compute.
 
-    def classic(self, arch: dict, steps: int) -> Path:
-        """The anchor-like arch trained alone on the corpus for `steps` steps."""
+        Same images, batch size and epochs as the supernet, hence the same batches (aspect-ratio grouping fills
+        each group's last batch, so not images // batch): checked against the supernet's file when it exists,
+        so classic and the gaia rows can run as separate processes."""
         tag = f"d{''.join(map(str, arch['depth']))}w{'-'.join(map(str, arch['width']))}s{arch['scale']}"
-        out = self.work / f"classic.{tag}.steps{steps}.h5"
+        out = self.work / f"classic.{tag}.e{self.cfg['epochs']}.h5"
         if not out.is_file():
             space = self.work / f"classic.{tag}.space.json"
             space.write_text(json.dumps(one_arch_space(json.loads(gaia("space", "show", self.cfg["space"])), arch)))
-            epochs = max(1, round(steps / self.per_epoch()))
             start = time.perf_counter()
-            gaia("train-supernet", *self.up_data, "--labels", self.labels, "--space", space, "--epochs", epochs,
-                 "--batch-size", self.cfg["batch_size"], "--recipe", "scratch", *self.train_opts, "--restart", "-q",
-                 "-o", out)
+            gaia("train-supernet", *self.up_data, "--labels", self.labels, "--space", space, "--epochs",
+                 self.cfg["epochs"], "--batch-size", self.cfg["batch_size"], "--recipe", "scratch", *self.train_opts,
+                 "--restart", "-q", "-o", out)
             print(f"  upstream: classic {tag} trained in {time.perf_counter() - start:.0f} s", flush=True)
+        supernet = self.work / f"supernet.montage.e{self.cfg['epochs']}.h5"
+        if supernet.is_file():
+            assert self.iterations(out) == self.iterations(supernet), f"{out.name}: not the supernet's steps"
         return out
 
     # ------------------------------------------------------------------------------------------ archs
@@ -245,7 +243,7 @@ class Bench:
             return {"AP": eval_path(sn, best, t / "val.json", t / "train.json", self.device)["AP"], "arch": best}
         if arm == "classic":
             arch = self.classic_arch(budget)
-            weights = self.classic(arch, self.upstream_steps())
+            weights = self.classic(arch)
             arch_file = self.work / "ft" / f"{tag}.arch.json"
             arch_file.write_text(json.dumps(arch))
             return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}

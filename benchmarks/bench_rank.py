@@ -15,6 +15,7 @@ paper: tau 0.18 (direct) against 0.85 (fast), on COCO-scale detectors.
 
     python benchmarks/bench_rank.py --quick              # tiny space, 12 candidates, one seed (~15 min on a CPU)
     python benchmarks/bench_rank.py                      # small space, 16 candidates, 3 seeds (hours on a CPU)
+    python benchmarks/bench_rank.py --quick --seeds 2 --target-val 200   # does the 1x reference reproduce itself?
     python benchmarks/bench_rank.py --scale gpu --device cuda --json rank.json
 """
 
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, help="rank runs, seeds 0..N-1 (default: the scale's)")
     parser.add_argument("--candidates", type=int, help="candidates (default: the scale's; at least 12)")
     parser.add_argument("--epochs", type=int, help="epochs of the supernet's training (default: the scale's)")
+    parser.add_argument("--target-val", type=int, help="the target's validation images (default: the scale's); the "
+                        "1x reference reproduces itself between seeds only as well as they measure it")
     parser.add_argument("--supernet", type=Path, help="an upstream supernet already trained (its space is used)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workdir", type=Path, help="keep the files here and reuse them (default: a temp folder)")
@@ -63,6 +66,7 @@ def main() -> None:
     cfg["seeds"] = args.seeds or cfg["seeds"]
     cfg["candidates"] = args.candidates or cfg["candidates"]
     cfg["epochs"] = args.epochs or cfg["epochs"]
+    cfg["target_val"] = args.target_val or cfg["target_val"]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_rank."))
     work.mkdir(parents=True, exist_ok=True)
     print(f"bench_rank: {cfg}; device {args.device}; {os.environ.get('OMP_NUM_THREADS', 'all')} threads; in {work}",
@@ -87,7 +91,7 @@ def main() -> None:
         space = art.meta("space")
     space_file = work / "space.json"
     space_file.write_text(json.dumps(json_artifact("gaia/space", space)))
-    target = work / "target"
+    target = work / f"target.val{cfg['target_val']}"  # a workdir keeps each validation size's target apart
     if not (target / "train.json").is_file():
         gaia("toy-data", target, "--images", cfg["target_images"], "--val-images", cfg["target_val"], "--size",
              cfg["size"], "--seed", 1, "--classes", TARGET_CLASSES, "-q")
@@ -101,7 +105,7 @@ def main() -> None:
 
     runs, rankings = [], []
     for seed in range(cfg["seeds"]):
-        out = work / f"ranking.seed{seed}.json"
+        out = work / f"ranking.val{cfg['target_val']}.seed{seed}.json"
         if not out.is_file():
             start = time.perf_counter()
             gaia("rank", "--weights", supernet, "--data", target / "train.json", "--val", target / "val.json",

@@ -251,6 +251,24 @@ def test_features_only_under_two_processes_equals_one(world, cached, tmp_path):
         assert torch.allclose(tx["vectors"][order_x].float(), ty["vectors"][order_y].float(), atol=2e-3)
 
 
+def test_a_target_class_outside_the_label_space_is_left_out_not_refused(world, tmp_path):
+    # a target with a class the corpus lacks ('cross'): its boxes make no vector and nothing is selected for
+    # it; the shared class still selects (before, the unlabelled category stopped the run with exit 2)
+    make_toy_dataset(tmp_path / "new", 4, 64, 5, 1, classes="circle,cross", style="comic")
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"kind": "gaia/labels", "schema_version": 1,
+                                  "categories": [{"id": i, "name": n} for i, n in enumerate(CLASSES, start=1)],
+                                  "datasets": []}))
+    args = select_args(world, tmp_path / "features", "--labels", labels, "--strategy", "most-similar",
+                       "--budget", 3)
+    args[args.index("--target") + 1] = tmp_path / "new/train.json"
+    proc = gaia_here(*[a for a in args if a != "-q"])
+    assert proc.returncode == 0, proc.stderr
+    assert "no images selected for them: cross" in proc.stderr
+    chosen = json.loads(proc.stdout)["images"]
+    assert chosen and {im["category"] for im in chosen} == {"circle"}
+
+
 def test_refusals(world, cached, tmp_path):
     features = cached
     # a cache of another model

@@ -34,7 +34,7 @@ def select_data(
     upstream: Annotated[list[str], typer.Option("--upstream", help="An upstream dataset as NAME=PATH (COCO format, images beside it); repeat for each.")],
     target: Annotated[Optional[str], typer.Option("--target", help="The target's few training images (COCO format); not needed with --features-only.")] = None,
     arch: Arch("The supernet's path to use") = None,
-    labels: Labels("categories compared by unified id (default: the target's categories, matched by name)") = None,
+    labels: Labels("categories compared by unified id (default: the target's categories, matched by name); a target category outside it gets no images") = None,
     strategy: Annotated[str, typer.Option("--strategy", help="most-similar (best over all pairs, up to --budget), top-k (k per target image and category) or random (the control).")] = DEFAULT.strategy,
     k: Annotated[int, typer.Option("--k", help="top-k: upstream images per target image and category; also sets the default --budget.")] = DEFAULT.k,
     budget: Annotated[Optional[int], typer.Option("--budget", help="Images to choose (default: k x the target's image-category pairs; top-k: all it finds).")] = None,

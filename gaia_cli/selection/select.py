@@ -23,7 +23,7 @@ from gaia_cli import console, devices
 from gaia_cli.artifacts import json_artifact, read_input, resolve_path
 from gaia_cli.checks import check_options
 from gaia_cli.data.coco import load_coco
-from gaia_cli.data.dataset import DetectionDataset, collate_detection
+from gaia_cli.data.dataset import IGNORE_LABEL, DetectionDataset, collate_detection
 from gaia_cli.data.extra import KIND
 from gaia_cli.engine import distributed as ddp
 from gaia_cli.engine.recalibration import recalibration_batches, select_path
@@ -145,7 +145,9 @@ def compute_blocks(model, source: Source, device: torch.device, batch_size: int,
     in blocks of BLOCK images per process (every process takes the same number of blocks)."""
     from torch.utils.data import DataLoader, Subset
 
-    dataset = DetectionDataset(source.coco, label_of_category=source.ids)
+    # a category outside the label space (a class no upstream dataset has) is no evidence: its boxes are ignored
+    outside = {cid: IGNORE_LABEL for cid in source.coco.category_ids if cid not in source.ids}
+    dataset = DetectionDataset(source.coco, label_of_category={**outside, **source.ids})
     position = {im["id"]: i for i, im in enumerate(source.coco.images)}
 
     def compute(missing: list[int]) -> Iterator[list[tuple[int, np.ndarray, np.ndarray]]]:
@@ -231,6 +233,10 @@ def run(r: SelectRequest) -> dict[str, Any] | None:
         if not target.ids:
             raise BadInput(f"none of its categories is in the label space {labels.source}", r.target)
         cats, maps = target_space(target, upstream, labels)
+        new = [c["name"] for c in target.coco.categories if c["id"] not in target.ids]
+        if new:  # a class the corpus lacks: nothing upstream to select for it, its boxes make no vector
+            console.warn(f"target categories not in the label space {labels.source}, no images selected for them: "
+                         + ", ".join(new))
         if not any(maps):
             raise BadInput("shares no category with any upstream dataset ("
                            + "; ".join(f"{u.name}: {', '.join(c['name'] for c in u.coco.categories[:4])}"

@@ -175,11 +175,15 @@ def train(space_spec: str, train_json: Path, out: Path, epochs: int, batch: int,
     start = time.perf_counter()
     gaia(*args)
     seconds = time.perf_counter() - start
+    return seconds, iterations(out)
+
+
+def iterations(weights: Path) -> int:
+    """The steps a trained weights file records (its training block)."""
     from gaia_cli.artifacts import H5Artifact
 
-    with H5Artifact(out, "gaia/weights") as art:
-        steps = art.meta("training")["iterations"]
-    return seconds, steps
+    with H5Artifact(weights, "gaia/weights") as art:
+        return int(art.meta("training")["iterations"])
 
 
 def row(name: str, val: dict, train: dict, steps: int, seconds: float) -> dict:

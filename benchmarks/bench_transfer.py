@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_learning import eval_path, gaia, one_arch_space  # noqa: E402  (the CLI runner and evaluation)
+from bench_learning import eval_path, gaia, iterations, one_arch_space  # noqa: E402  (the CLI runner and evaluation)
 
 from gaia_cli.data.extra import target_repeats  # noqa: E402
 
@@ -108,9 +108,12 @@ class Bench:
 
     # --------------------------------------------------------------------------------------- upstream
 
-    def supernet(self, montage: bool) -> Path:
+    def supernet_file(self, montage: bool) -> Path:
         # the epochs in the name: a workdir keeps the supernets of each --epochs apart
-        out = self.work / f"supernet{'.montage' if montage else ''}.e{self.cfg['epochs']}.h5"
+        return self.work / f"supernet{'.montage' if montage else ''}.e{self.cfg['epochs']}.h5"
+
+    def supernet(self, montage: bool) -> Path:
+        out = self.supernet_file(montage)
         if out.is_file():
             return out
         init = []
@@ -129,13 +132,6 @@ class Bench:
         print(f"  upstream: {out.name} trained in {time.perf_counter() - start:.0f} s", flush=True)
         return out
 
-    @staticmethod
-    def iterations(weights: Path) -> int:
-        from gaia_cli.artifacts import H5Artifact
-
-        with H5Artifact(weights, "gaia/weights") as art:
-            return int(art.meta("training")["iterations"])
-
     def classic(self, arch: dict) -> Path:
         """The anchor-like arch trained alone on the corpus with the supernet's compute.
 
@@ -152,9 +148,9 @@ class Bench:
                  self.cfg["epochs"], "--batch-size", self.cfg["batch_size"], "--recipe", "scratch", *self.train_opts,
                  "--restart", "-q", "-o", out)
             print(f"  upstream: classic {tag} trained in {time.perf_counter() - start:.0f} s", flush=True)
-        supernet = self.work / f"supernet.montage.e{self.cfg['epochs']}.h5"
+        supernet = self.supernet_file(montage=True)
         if supernet.is_file():
-            assert self.iterations(out) == self.iterations(supernet), f"{out.name}: not the supernet's steps"
+            assert iterations(out) == iterations(supernet), f"{out.name}: not the supernet's steps"
         return out
 
     # ------------------------------------------------------------------------------------------ archs

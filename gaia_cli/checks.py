@@ -261,3 +261,17 @@ def _checking(name: str, allowed: Range, then):
         return then(ctx, param, value) if then is not None else value
 
     return callback
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """A job array's `--shard I/N` (I from 0 to N - 1, as `sbatch --array=0-N-1` numbers its tasks) as (I, N);
+    None is the whole run, (0, 1). `rank` and `fit-pathfilter` count their shards the same way."""
+    if spec is None:
+        return 0, 1
+    try:
+        index, count = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise BadInput(f"--shard {spec!r}: expected I/N, e.g. 0/4 (I from 0 to N-1)") from None
+    if count < 1 or not 0 <= index < count:
+        raise BadInput(f"--shard {spec!r}: I must lie in 0..N-1 and N be at least 1")
+    return index, count

@@ -395,15 +395,15 @@ def test_fit_pathfilter_measures_a_supernets_paths_in_shards_resumes_and_fits_fr
     args = ("fit-pathfilter", "--weights", weights, "--data", toy / "val.json", "--recalibrate-data",
             toy / "train.json", "--recalibrate", "4", "--buckets", "1", "--paths-per-bucket", "5", "--epochs", "2",
             "--device", "cpu", "-o", out)
-    for shard in ("1/2", "2/2"):
+    for shard in ("0/2", "1/2"):
         proc = gaia_here(*args, "--shard", shard)
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["shard"] == shard and not out.exists()  # measured only
-    journals = [tmp_path / "f.shard-1-of-2.jsonl", tmp_path / "f.shard-2-of-2.jsonl"]
+    journals = [tmp_path / "f.shard-0-of-2.jsonl", tmp_path / "f.shard-1-of-2.jsonl"]
     lines = [[json.loads(ln) for ln in j.read_text().splitlines()] for j in journals]
     assert [len(x) - 1 for x in lines] == [3, 2]  # every other planned path, after the header
     assert all(np.isfinite(r["loss"]) and 0 <= r["ap"] <= 100 for x in lines for r in x[1:])
-    again = gaia_here(*args, "--shard", "1/2")
+    again = gaia_here(*args, "--shard", "0/2")
     assert again.returncode == 0 and "3 path(s) measured before; 0 to go" in again.stderr
     proc = gaia_here("fit-pathfilter", "--measurements", journals[0], "--measurements", journals[1], "--space", "tiny",
                      "--buckets", "1", "--classes", "7", "--epochs", "2", "-o", out)
@@ -468,4 +468,6 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path):
                      "unknown --strategy 'best'")
     assert_bad_input(gaia_here("fit-pathfilter", "--weights", "s.h5", "--data", "v.json", "--shard", "5/4",
                                "-o", tmp_path / "f.h5"), "--shard '5/4'")
+    assert_bad_input(gaia_here("fit-pathfilter", "--weights", "s.h5", "--data", "v.json", "--shard", "2/2",
+                               "-o", tmp_path / "f.h5"), "I must lie in 0..N-1")  # from 0, as rank's
     assert list(p.name for p in tmp_path.iterdir() if p.suffix == ".h5") == ["tiny.h5"]

@@ -59,7 +59,7 @@ def fit_pathfilter(
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs of fitting; the one of best held-out loss is kept.")] = 200,
     path_ratio: Annotated[float, typer.Option("--path-ratio", help="The weakest fraction per bucket the report judges detection of (DetOFA: 0.25).")] = 0.25,
     journal_file: Annotated[Optional[Path], typer.Option("--journal", help="The measurement journal (default: OUTPUT.journal.jsonl; a run that finds it continues).", dir_okay=False)] = None,
-    shard: Annotated[Optional[str], typer.Option("--shard", help="Measure only shard I of N (I/N, 1-based) into OUTPUT.shard-I-of-N.jsonl; fit later with --measurements.")] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="I/N (I from 0, as rank --shard): measure only every N-th path, from the I-th, into OUTPUT.shard-I-of-N.jsonl; fit later with --measurements.")] = None,
     batch_size: BatchSize = 4,
     device: Device = FIT_RUN.device,
     seed: Seed = FIT_RUN.seed,

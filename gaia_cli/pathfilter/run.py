@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from gaia_cli import console, devices
 from gaia_cli.artifacts import check_output_path, json_artifact
-from gaia_cli.checks import check_options
+from gaia_cli.checks import check_options, parse_shard
 from gaia_cli.data.coco import load_coco
 from gaia_cli.errors import BadInput
 from gaia_cli.montage.samples import MontageSamples
@@ -59,13 +58,6 @@ def journal_path(output: Path, shard: str | None = None) -> Path:
         i, n = parse_shard(shard)
         return output.with_name(f"{stem}.shard-{i}-of-{n}.jsonl")
     return output.with_name(f"{stem}.journal.jsonl")
-
-
-def parse_shard(spec: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec or "")
-    if not m or not (1 <= int(m.group(1)) <= int(m.group(2))):
-        raise BadInput(f"--shard {spec!r}: expected I/N with 1 <= I <= N, such as 2/8")
-    return int(m.group(1)), int(m.group(2))
 
 
 def check(r: FitRequest) -> None:
@@ -152,7 +144,7 @@ def measure(r: FitRequest) -> tuple[Any, list[dict[str, Any]], list, int, str]:
     done = {Arch.from_dict(rec["arch"]) for rec in journal.open()}
     if r.shard:
         i, n = parse_shard(r.shard)
-        plan = [a for k, a in enumerate(plan) if k % n == i - 1]
+        plan = [a for k, a in enumerate(plan) if k % n == i]
     todo = [a for a in plan if a not in done]
     if done:
         console.info(f"{path}: {len(done)} path(s) measured before; {len(todo)} to go")

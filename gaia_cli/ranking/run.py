@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from gaia_cli import console
 from gaia_cli.artifacts import json_artifact, read_input, read_json_artifact
-from gaia_cli.checks import check_options
+from gaia_cli.checks import check_options, parse_shard
 from gaia_cli.data.coco import load_coco
 from gaia_cli.devices import resolve as resolve_device
 from gaia_cli.engine.metrics import label_map
@@ -97,19 +97,6 @@ def _check(r: RankRequest) -> None:
         raise BadInput("give the candidates: --candidates FILE, or a budget (--latency MS --device D, --flops G)")
     if r.latency is not None and r.device is None:
         raise BadInput("--latency needs --device PROFILE (v100, or a profile file from bench-latency)")
-
-
-def parse_shard(spec: str | None) -> tuple[int, int]:
-    """`I/N` (I from 0 to N - 1) as (I, N); None is the whole run, (0, 1)."""
-    if spec is None:
-        return 0, 1
-    try:
-        index, count = (int(x) for x in spec.split("/"))
-    except ValueError:
-        raise BadInput(f"--shard {spec!r}: expected I/N, e.g. 0/4 (I from 0 to N-1)") from None
-    if count < 1 or not 0 <= index < count:
-        raise BadInput(f"--shard {spec!r}: I must lie in 0..N-1 and N be at least 1")
-    return index, count
 
 
 def parse_devices(spec: str | None) -> list[str]:

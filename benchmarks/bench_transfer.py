@@ -24,10 +24,15 @@ over the seeds with the spread (min-max). The targets checked: gaia >= classic +
 >= scratch + 20 AP, and select-data adding AP over the target alone at equal steps on the target whose style
 the corpus lacks. Rows are kept in `--workdir` (rerun to fill in or extend a table).
 
+`--pool` measures why select-data helps or not: it selects from the corpus the supernet trained on (`corpus`,
+GAIA's setting), from as many new images of the corpus's styles and classes that no model has seen
+(`fresh`), or from as many new images of the corpus's classes drawn in the target's style (`styled`).
+
     python benchmarks/bench_transfer.py --quick                   # a smoke run of the chain (its models learn little)
     python benchmarks/bench_transfer.py --scale cpu --workdir W    # small space; several hours on 2 cores
     python benchmarks/bench_transfer.py --scale cpu --epochs 32    # the supernet twice as long (and classic)
     python benchmarks/bench_transfer.py --scale cpu --extra-share 0.2   # selected images a fifth of each epoch
+    python benchmarks/bench_transfer.py --scale cpu --pool styled --arms gaia  # select from the target's style
     python benchmarks/bench_transfer.py --scale gpu --device cuda   # one GPU, one 8-minute call
 """
 
@@ -75,6 +80,7 @@ SCALES = {
 FT_LR, FT_WARMUP = 0.005, 10  # fine-tuning's rate per image (the demo's, measured there) and warm-up steps
 ARMS = ("scratch", "classic", "gaia", "gaia -rank", "gaia -select", "gaia -montage")
 SELECTING = ("gaia", "gaia -rank", "gaia -montage")  # the rows that fine-tune with select-data's images
+POOLS = ("corpus", "fresh", "styled")  # where select-data selects from (--pool)
 
 
 class Bench:
@@ -105,6 +111,24 @@ class Bench:
 
     def target(self, name: str) -> Path:
         return self.work / "targets" / name.replace("+", "-")
+
+    def pool(self, target: str) -> list[tuple[str, Path]]:
+        """select-data's upstream datasets (name, train.json) for --pool: the corpus, or new images no model has
+        seen, as many per dataset as the corpus has (`styled`: one pool per style, the targets of a style share
+        it), made here once, with seeds apart from the corpus's and the targets'."""
+        if self.args.pool == "corpus":
+            return [(s, self.work / "up" / s / "train.json") for s in UPSTREAM]
+        style = TARGETS[target][0]
+        out = []
+        for i, (s, classes) in enumerate(UPSTREAM.items()):
+            name, seed = (f"{s}-new", 300 + i) if self.args.pool == "fresh" else (f"{s}-{style}", 400 + i)
+            folder = self.work / "pool" / name
+            if not (folder / "train.json").is_file():
+                gaia("toy-data", folder, "--images", self.cfg["upstream"], "--val-images", 1, "--size",
+                     self.cfg["size"], "--classes", classes, "--style", s if self.args.pool == "fresh" else style,
+                     "--seed", seed, "--force", "-q")
+            out.append((name, folder / "train.json"))
+        return out
 
     # --------------------------------------------------------------------------------------- upstream
 
@@ -211,7 +235,7 @@ class Bench:
 
     def select(self, weights: Path, arch: Path, target: str, seed: int, tag: str) -> Path:
         out = self.work / "ft" / f"{tag}.selection.json"
-        upstream = [a for s in UPSTREAM for a in ("--upstream", f"{s}={self.work / 'up' / s / 'train.json'}")]
+        upstream = [a for name, coco in self.pool(target) for a in ("--upstream", f"{name}={coco}")]
         # a features folder holds one model's vectors: one folder per (weights, arch)
         key = hashlib.sha256(f"{weights.name}{json.loads(arch.read_text())}".encode()).hexdigest()[:12]
         features = self.work / "features" / key
@@ -225,6 +249,7 @@ class Bench:
         tag = f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '').replace('-', '_')}.{seed}"
         share = self.args.extra_share if arm in SELECTING else None
         tag += f".share{share:g}" if share else ""
+        tag += f".pool-{self.args.pool}" if arm in SELECTING and self.args.pool != "corpus" else ""
         candidates, best = self.search(budget)
         best_file = self.work / f"search.{budget}.best.json"
         best_file.write_text(json.dumps(best))
@@ -277,6 +302,9 @@ def main() -> None:
                                                    "classic trains as many steps)")
     parser.add_argument("--extra-share", type=float, help="the rows with select-data fine-tune with finetune "
                         "--extra-share (the selected images' share of an epoch; default: every image once)")
+    parser.add_argument("--pool", choices=POOLS, default="corpus", help="select-data selects from the corpus the "
+                        "supernet trained on (GAIA's setting), new images of its styles (fresh), or new images of its "
+                        "classes in the target's style (styled)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp folder)")
@@ -311,9 +339,11 @@ def main() -> None:
                 runs = []
                 for seed in range(cfg["seeds"]):
                     share = args.extra_share if arm in SELECTING else None
-                    row_key = {**key, "extra_share": share} if share else key
+                    pool = args.pool if arm in SELECTING and args.pool != "corpus" else None
+                    row_key = {**key, **({"extra_share": share} if share else {}), **({"pool": pool} if pool else {})}
                     saved = work / "rows" / (f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '')}"
-                                             + (f".share{share:g}" if share else "") + f".seed{seed}.json")
+                                             + (f".share{share:g}" if share else "") + (f".pool-{pool}" if pool else "")
+                                             + f".seed{seed}.json")
                     if saved.is_file() and json.loads(saved.read_text())["config"] == row_key:
                         run = json.loads(saved.read_text())["run"]
                     else:
@@ -337,7 +367,7 @@ def main() -> None:
                 checks[f"{budget} {target}: gaia >= classic + 2"] = ap["gaia"] >= ap["classic"] + 2
             if {"classic", "scratch"} <= set(ap):
                 checks[f"{budget} {target}: classic >= scratch + 20"] = ap["classic"] >= ap["scratch"] + 20
-            if target == UNSEEN_STYLE_TARGET and {"gaia", "gaia -select"} <= set(ap):
+            if target == UNSEEN_STYLE_TARGET and args.pool == "corpus" and {"gaia", "gaia -select"} <= set(ap):
                 checks[f"{budget} {target}: select-data adds AP"] = ap["gaia"] > ap["gaia -select"]
             for part in ("rank", "select", "montage"):
                 if {"gaia", f"gaia -{part}"} <= set(ap):
@@ -345,7 +375,7 @@ def main() -> None:
     for name, ok in checks.items():
         print(f"  target {name}: {'met' if ok else 'NOT met'}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"config": {**key, "extra_share": args.extra_share}, "budgets": budgets, "table": table, "checks": checks},
+        args.json.write_text(json.dumps({"config": {**key, "extra_share": args.extra_share, "pool": args.pool}, "budgets": budgets, "table": table, "checks": checks},
                                         indent=1) + "\n")
 
 

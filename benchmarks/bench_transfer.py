@@ -124,6 +124,7 @@ class Bench:
             name, seed = (f"{s}-new", 300 + i) if self.args.pool == "fresh" else (f"{s}-{style}", 400 + i)
             folder = self.work / "pool" / name
             if not (folder / "train.json").is_file():
+                folder.parent.mkdir(exist_ok=True)
                 gaia("toy-data", folder, "--images", self.cfg["upstream"], "--val-images", 1, "--size",
                      self.cfg["size"], "--classes", classes, "--style", s if self.args.pool == "fresh" else style,
                      "--seed", seed, "--force", "-q")
@@ -235,9 +236,12 @@ class Bench:
 
     def select(self, weights: Path, arch: Path, target: str, seed: int, tag: str) -> Path:
         out = self.work / "ft" / f"{tag}.selection.json"
-        upstream = [a for name, coco in self.pool(target) for a in ("--upstream", f"{name}={coco}")]
-        # a features folder holds one model's vectors: one folder per (weights, arch)
-        key = hashlib.sha256(f"{weights.name}{json.loads(arch.read_text())}".encode()).hexdigest()[:12]
+        pool = self.pool(target)
+        upstream = [a for name, coco in pool for a in ("--upstream", f"{name}={coco}")]
+        # a features folder holds one model's vectors: one folder per (weights, arch, pool), for select-data
+        # recalibrates the path's BN on the pool's images
+        mark = "" if self.args.pool == "corpus" else str([name for name, _ in pool])
+        key = hashlib.sha256(f"{weights.name}{json.loads(arch.read_text())}{mark}".encode()).hexdigest()[:12]
         features = self.work / "features" / key
         out.write_text(gaia("select-data", "--weights", weights, "--arch", arch, "--target",
                             self.target(target) / "train.json", *upstream, "--labels", self.labels, "--strategy",

@@ -19,7 +19,7 @@
    deepcopy, each candidate's efficiency predicted one by one, redrawn until it meets the budget.
 
     python benchmarks/bench_pathfilter.py --quick                  # ~15 min on 2 CPU cores
-    python benchmarks/bench_pathfilter.py --workdir W               # full: 200 measured paths (a bigger machine)
+    python benchmarks/bench_pathfilter.py --workdir W               # full: 200 measured paths (~1 h on 2 busy cores)
     python benchmarks/bench_pathfilter.py --parts throughput,evolution
 """
 

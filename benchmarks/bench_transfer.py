@@ -131,6 +131,17 @@ class Bench:
             out.append((name, folder / "train.json"))
         return out
 
+    def variant(self, arm: str) -> tuple[float | None, str | None]:
+        """What varies a selecting row's fine-tuning: --extra-share and a --pool other than the corpus (None where
+        they do not apply). They name the row's files and key its kept runs."""
+        if arm not in SELECTING:
+            return None, None
+        return self.args.extra_share, (self.args.pool if self.args.pool != "corpus" else None)
+
+    @staticmethod
+    def suffix(share: float | None, pool: str | None) -> str:
+        return (f".share{share:g}" if share else "") + (f".pool-{pool}" if pool else "")
+
     # --------------------------------------------------------------------------------------- upstream
 
     def supernet_file(self, montage: bool) -> Path:
@@ -251,9 +262,8 @@ class Bench:
 
     def arm(self, arm: str, target: str, budget: float, seed: int) -> dict:
         tag = f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '').replace('-', '_')}.{seed}"
-        share = self.args.extra_share if arm in SELECTING else None
-        tag += f".share{share:g}" if share else ""
-        tag += f".pool-{self.args.pool}" if arm in SELECTING and self.args.pool != "corpus" else ""
+        share, pool = self.variant(arm)
+        tag += self.suffix(share, pool)
         candidates, best = self.search(budget)
         best_file = self.work / f"search.{budget}.best.json"
         best_file.write_text(json.dumps(best))
@@ -342,12 +352,10 @@ def main() -> None:
             for arm in arms:
                 runs = []
                 for seed in range(cfg["seeds"]):
-                    share = args.extra_share if arm in SELECTING else None
-                    pool = args.pool if arm in SELECTING and args.pool != "corpus" else None
+                    share, pool = bench.variant(arm)
                     row_key = {**key, **({"extra_share": share} if share else {}), **({"pool": pool} if pool else {})}
                     saved = work / "rows" / (f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '')}"
-                                             + (f".share{share:g}" if share else "") + (f".pool-{pool}" if pool else "")
-                                             + f".seed{seed}.json")
+                                             + bench.suffix(share, pool) + f".seed{seed}.json")
                     if saved.is_file() and json.loads(saved.read_text())["config"] == row_key:
                         run = json.loads(saved.read_text())["run"]
                     else:

@@ -33,6 +33,8 @@ GAIA's setting), from as many new images of the corpus's styles and classes that
     python benchmarks/bench_transfer.py --scale cpu --epochs 32    # the supernet twice as long (and classic)
     python benchmarks/bench_transfer.py --scale cpu --extra-share 0.2   # selected images a fifth of each epoch
     python benchmarks/bench_transfer.py --scale cpu --pool styled --arms gaia  # select from the target's style
+    python benchmarks/bench_transfer.py --scale cpu --extra-stage --arms gaia  # selected images first, then the target
+    python benchmarks/bench_transfer.py --scale cpu --target-images 10 --targets comic  # GAIA's data-scarce setting
     python benchmarks/bench_transfer.py --scale gpu --device cuda   # one GPU, one 8-minute call
 """
 
@@ -109,8 +111,14 @@ class Bench:
             self.labels.write_text(gaia("unify-labels", *(f"{s}={w / 'up' / s / 'train.json'}" for s in UPSTREAM)))
         self.up_data = [a for s in UPSTREAM for a in ("--data", w / "up" / s / "train.json")]
 
+    def tname(self, name: str) -> str:
+        """The target's name in file names: its folder's (`comic`, `dim-cross`), `.nN` added where
+        --target-images changed the scale's number of training images."""
+        n = self.cfg["target_train"]
+        return name.replace("+", "-") + ("" if n == SCALES[self.args.scale_name]["target_train"] else f".n{n}")
+
     def target(self, name: str) -> Path:
-        return self.work / "targets" / name.replace("+", "-")
+        return self.work / "targets" / self.tname(name)
 
     def pool(self, target: str) -> list[tuple[str, Path]]:
         """select-data's upstream datasets (name, train.json) for --pool: the corpus, or new images no model has
@@ -131,16 +139,16 @@ class Bench:
             out.append((name, folder / "train.json"))
         return out
 
-    def variant(self, arm: str) -> tuple[float | None, str | None]:
-        """What varies a selecting row's fine-tuning: --extra-share and a --pool other than the corpus (None where
-        they do not apply). They name the row's files and key its kept runs."""
+    def variant(self, arm: str) -> tuple[float | None, str | None, bool]:
+        """What varies a selecting row's fine-tuning: --extra-share, a --pool other than the corpus and
+        --extra-stage (None or False where they do not apply). They name the row's files and key its kept runs."""
         if arm not in SELECTING:
-            return None, None
-        return self.args.extra_share, (self.args.pool if self.args.pool != "corpus" else None)
+            return None, None, False
+        return self.args.extra_share, (self.args.pool if self.args.pool != "corpus" else None), self.args.extra_stage
 
     @staticmethod
-    def suffix(share: float | None, pool: str | None) -> str:
-        return (f".share{share:g}" if share else "") + (f".pool-{pool}" if pool else "")
+    def suffix(share: float | None, pool: str | None, staged: bool) -> str:
+        return (f".share{share:g}" if share else "") + (f".pool-{pool}" if pool else "") + (".staged" if staged else "")
 
     # --------------------------------------------------------------------------------------- upstream
 
@@ -237,7 +245,7 @@ class Bench:
     def rank(self, weights: Path, candidates: Path, target: str, budget: float, seed: int) -> Path:
         """rank's choice for (weights, target, budget, seed): the same run for every row that ranks, made once."""
         t = self.target(target)
-        out = self.work / "ft" / f"{target.replace('+', '-')}.{budget}.{weights.stem}.{seed}.ranking.json"
+        out = self.work / "ft" / f"{self.tname(target)}.{budget}.{weights.stem}.{seed}.ranking.json"
         if out.is_file():
             return out
         gaia("rank", "--weights", weights, "--data", t / "train.json", "--val", t / "val.json", "--labels",
@@ -261,9 +269,9 @@ class Bench:
         return out
 
     def arm(self, arm: str, target: str, budget: float, seed: int) -> dict:
-        tag = f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '').replace('-', '_')}.{seed}"
-        share, pool = self.variant(arm)
-        tag += self.suffix(share, pool)
+        tag = f"{self.tname(target)}.{budget}.{arm.replace(' ', '').replace('-', '_')}.{seed}"
+        share, pool, staged = self.variant(arm)
+        tag += self.suffix(share, pool, staged)
         candidates, best = self.search(budget)
         best_file = self.work / f"search.{budget}.best.json"
         best_file.write_text(json.dumps(best))
@@ -295,6 +303,15 @@ class Bench:
         if arm == "gaia -select":
             return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}
         selection = self.select(weights, arch_file, target, seed, tag)
+        if staged:
+            # two commands, as a user chains them: the target with the selected images for half of the steps,
+            # then that detector on the target alone for the other half (the last, low-rate steps see only the
+            # target's style)
+            first = self.work / "ft" / f"{tag}.first.h5"
+            self.finetune(weights, arch_file, target, seed, f"{tag}.first", extra=selection,
+                          epochs=max(1, round(self.cfg["ft_epochs"] / 2)))
+            return {"AP": self.finetune(first, arch_file, target, seed, tag, epochs=max(1, round(same_steps / 2))),
+                    "arch": arch}
         # with --extra-share the target comes `repeat` times an epoch: as many steps in fewer epochs
         repeat = target_repeats(self.cfg["target_train"], self.cfg["select"], share)
         epochs = round(self.cfg["ft_epochs"] * (self.cfg["target_train"] + self.cfg["select"])
@@ -319,13 +336,24 @@ def main() -> None:
     parser.add_argument("--pool", choices=POOLS, default="corpus", help="select-data selects from the corpus the "
                         "supernet trained on (GAIA's setting), new images of its styles (fresh), or new images of its "
                         "classes in the target's style (styled)")
+    parser.add_argument("--extra-stage", action="store_true", help="the rows with select-data fine-tune in two "
+                        "commands: with the selected images for half of the steps, then on the target alone")
+    parser.add_argument("--target-images", type=int, help="training images per target (default: the scale's; "
+                        "10 is GAIA's data-scarce setting for select-data, Table 6)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--workdir", type=Path, help="keep the files here (default: a temp folder)")
     args = parser.parse_args()
-    cfg = dict(SCALES["quick" if args.quick else args.scale])
+    args.scale_name = "quick" if args.quick else args.scale
+    cfg = dict(SCALES[args.scale_name])
     cfg["seeds"] = args.seeds or cfg["seeds"]
     cfg["epochs"] = args.epochs or cfg["epochs"]
+    if args.target_images is not None:
+        if not cfg["ft_batch"] <= args.target_images <= 1000:
+            parser.error(f"--target-images takes {cfg['ft_batch']} to 1000 (at least a fine-tuning batch)")
+        cfg["target_train"] = args.target_images
+    if args.extra_stage and args.extra_share:
+        parser.error("--extra-stage and --extra-share are two ways to use the selected images: give one")
     if args.budgets:
         cfg["budgets"] = [float(x) for x in args.budgets.split(",")]
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -352,10 +380,11 @@ def main() -> None:
             for arm in arms:
                 runs = []
                 for seed in range(cfg["seeds"]):
-                    share, pool = bench.variant(arm)
-                    row_key = {**key, **({"extra_share": share} if share else {}), **({"pool": pool} if pool else {})}
-                    saved = work / "rows" / (f"{target.replace('+', '-')}.{budget}.{arm.replace(' ', '')}"
-                                             + bench.suffix(share, pool) + f".seed{seed}.json")
+                    share, pool, staged = bench.variant(arm)
+                    row_key = {**key, **({"extra_share": share} if share else {}), **({"pool": pool} if pool else {}),
+                               **({"extra_stage": True} if staged else {})}
+                    saved = work / "rows" / (f"{bench.tname(target)}.{budget}.{arm.replace(' ', '')}"
+                                             + bench.suffix(share, pool, staged) + f".seed{seed}.json")
                     if saved.is_file() and json.loads(saved.read_text())["config"] == row_key:
                         run = json.loads(saved.read_text())["run"]
                     else:
@@ -387,7 +416,8 @@ def main() -> None:
     for name, ok in checks.items():
         print(f"  target {name}: {'met' if ok else 'NOT met'}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"config": {**key, "extra_share": args.extra_share, "pool": args.pool}, "budgets": budgets, "table": table, "checks": checks},
+        args.json.write_text(json.dumps({"config": {**key, "extra_share": args.extra_share, "pool": args.pool,
+                                                    "extra_stage": args.extra_stage}, "budgets": budgets, "table": table, "checks": checks},
                                         indent=1) + "\n")
 
 

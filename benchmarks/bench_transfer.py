@@ -16,7 +16,9 @@ as `gaia space flops` counts them) and on each target, side by side:
   (most-similar upstream images), `finetune --extra-data` of the ranking's best;
 - `gaia -rank`: search's best instead of the ranking's; `gaia -select`: fine-tuned on the target alone for
   as many steps as with the selected images; `gaia -montage`: the whole chain on a supernet trained from a
-  random start.
+  random start;
+- `classic +select`: classic's model fine-tuned with the `gaia` row's selected images (the same file), to
+  tell what the selected data adds from what the supernet adds.
 
 Every fine-tuning row uses the same schedule, rate and batch; the seeds (`--seeds`) vary the fine-tuning,
 ranking and selection; the upstream models are trained once (seed 0). Each row prints the mean target val AP
@@ -80,8 +82,9 @@ SCALES = {
             "budgets": [0.35, 0.7], "seeds": 3, "amp": True},
 }
 FT_LR, FT_WARMUP = 0.005, 10  # fine-tuning's rate per image (the demo's, measured there) and warm-up steps
-ARMS = ("scratch", "classic", "gaia", "gaia -rank", "gaia -select", "gaia -montage")
-SELECTING = ("gaia", "gaia -rank", "gaia -montage")  # the rows that fine-tune with select-data's images
+ARMS = ("scratch", "classic", "gaia", "gaia -rank", "gaia -select", "gaia -montage", "classic +select")
+# the rows that fine-tune with select-data's images
+SELECTING = ("gaia", "gaia -rank", "gaia -montage", "classic +select")
 POOLS = ("corpus", "fresh", "styled")  # where select-data selects from (--pool)
 
 
@@ -287,12 +290,22 @@ class Bench:
                  "--batch-size", self.cfg["ft_batch"], "--recipe", "scratch", *self.train_opts, "--seed", seed,
                  "--restart", "-q", "-o", sn)
             return {"AP": eval_path(sn, best, t / "val.json", t / "train.json", self.device)["AP"], "arch": best}
-        if arm == "classic":
+        if arm in ("classic", "classic +select"):
             arch = self.classic_arch(budget)
             weights = self.classic(arch)
             arch_file = self.work / "ft" / f"{tag}.arch.json"
             arch_file.write_text(json.dumps(arch))
-            return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}
+            if arm == "classic":
+                return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}
+            # the `gaia` row's selection (its supernet path chose the images), kept or made as that row makes it
+            gaia_tag = f"{self.tname(target)}.{budget}.gaia.{seed}" + self.suffix(share, pool, staged)
+            selection = self.work / "ft" / f"{gaia_tag}.selection.json"
+            if not selection.is_file():
+                supernet = self.supernet(montage=True)
+                selection = self.select(supernet, self.rank(supernet, candidates, target, budget, seed), target, seed,
+                                        gaia_tag)
+            return {"AP": self.with_extra(weights, arch_file, target, seed, tag, selection, share, staged, same_steps),
+                    "arch": arch}
         weights = self.supernet(montage=arm != "gaia -montage")
         if arm == "gaia -rank":
             arch_file = best_file
@@ -303,6 +316,12 @@ class Bench:
         if arm == "gaia -select":
             return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}
         selection = self.select(weights, arch_file, target, seed, tag)
+        return {"AP": self.with_extra(weights, arch_file, target, seed, tag, selection, share, staged, same_steps),
+                "arch": arch}
+
+    def with_extra(self, weights: Path, arch_file: Path, target: str, seed: int, tag: str, selection: Path,
+                   share: float | None, staged: bool, same_steps: int) -> float:
+        """Fine-tuned with the selected images, as many steps as the rows without them."""
         if staged:
             # two commands, as a user chains them: the target with the selected images for half of the steps,
             # then that detector on the target alone for the other half (the last, low-rate steps see only the
@@ -310,14 +329,12 @@ class Bench:
             first = self.work / "ft" / f"{tag}.first.h5"
             self.finetune(weights, arch_file, target, seed, f"{tag}.first", extra=selection,
                           epochs=max(1, round(self.cfg["ft_epochs"] / 2)))
-            return {"AP": self.finetune(first, arch_file, target, seed, tag, epochs=max(1, round(same_steps / 2))),
-                    "arch": arch}
+            return self.finetune(first, arch_file, target, seed, tag, epochs=max(1, round(same_steps / 2)))
         # with --extra-share the target comes `repeat` times an epoch: as many steps in fewer epochs
         repeat = target_repeats(self.cfg["target_train"], self.cfg["select"], share)
         epochs = round(self.cfg["ft_epochs"] * (self.cfg["target_train"] + self.cfg["select"])
                        / (self.cfg["target_train"] * repeat + self.cfg["select"]))
-        return {"AP": self.finetune(weights, arch_file, target, seed, tag, extra=selection, epochs=epochs, share=share),
-                "arch": arch}
+        return self.finetune(weights, arch_file, target, seed, tag, extra=selection, epochs=epochs, share=share)
 
 
 def main() -> None:
@@ -398,7 +415,7 @@ def main() -> None:
                        "per_seed": [round(a, 1) for a in aps], "archs": [r["arch"] for r in runs],
                        "seconds": sum(r["seconds"] for r in runs)}
                 table.setdefault(f"{budget}", {}).setdefault(target, {})[arm] = row
-                print(f"  budget {budget:<7} {target:<12} {arm:<14} AP {row['AP']:5.1f}  ({row['min']:.1f}-{row['max']:.1f}"
+                print(f"  budget {budget:<7} {target:<12} {arm:<15} AP {row['AP']:5.1f}  ({row['min']:.1f}-{row['max']:.1f}"
                       f" over {len(row['per_seed'])} seeds)  {row['seconds']} s", flush=True)
     checks = {}
     for budget, by_target in table.items():
@@ -408,11 +425,15 @@ def main() -> None:
                 checks[f"{budget} {target}: gaia >= classic + 2"] = ap["gaia"] >= ap["classic"] + 2
             if {"classic", "scratch"} <= set(ap):
                 checks[f"{budget} {target}: classic >= scratch + 20"] = ap["classic"] >= ap["scratch"] + 20
-            if target == UNSEEN_STYLE_TARGET and args.pool == "corpus" and {"gaia", "gaia -select"} <= set(ap):
-                checks[f"{budget} {target}: select-data adds AP"] = ap["gaia"] > ap["gaia -select"]
+            if target == UNSEEN_STYLE_TARGET and {"gaia", "gaia -select"} <= set(ap):
+                pool = "" if args.pool == "corpus" else f" (from the {args.pool} pool)"
+                checks[f"{budget} {target}: select-data adds AP{pool}"] = ap["gaia"] > ap["gaia -select"]
             for part in ("rank", "select", "montage"):
                 if {"gaia", f"gaia -{part}"} <= set(ap):
                     print(f"  budget {budget} {target}: {part} adds {ap['gaia'] - ap[f'gaia -{part}']:+.1f} AP", flush=True)
+            if {"classic", "classic +select"} <= set(ap):
+                print(f"  budget {budget} {target}: gaia's selection adds {ap['classic +select'] - ap['classic']:+.1f} AP"
+                      " to classic", flush=True)
     for name, ok in checks.items():
         print(f"  target {name}: {'met' if ok else 'NOT met'}", flush=True)
     if args.json:

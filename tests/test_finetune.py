@@ -131,7 +131,7 @@ def test_log_average_miss_rate():
 def test_finetuning_raises_ap_and_predict_writes_coco_results(shapes, supernet_file, tmp_path):
     out = tmp_path / "model.h5"
     proc = run_gaia("finetune", "--weights", supernet_file, "--arch", "-", "--data", shapes / "train.json",
-                    "--val", shapes / "val.json", "--schedule", "custom", "--epochs", "8", "--lr-steps", "6",
+                    "--val", shapes / "val.json", "--schedule", "custom", "--epochs", "10", "--lr-steps", "8",
                     "--lr-decay", "0.1", "--lr-per-image", "0.005", "--batch-size", "4", "--warmup-iters", "20",
                     "--workers", "0", "--recalibrate", "16", "--device", "cpu", "-o", out, "-q", input=MAX_ARCH)
     assert proc.returncode == 0, proc.stderr
@@ -141,11 +141,13 @@ def test_finetuning_raises_ap_and_predict_writes_coco_results(shapes, supernet_f
         assert art.meta("role") == "model" and art.meta("classes") == CLASSES
         history = art.meta("history")
         surgery = art.meta("surgery")
-    assert [h["epoch"] for h in history] == list(range(1, 9))
+    assert [h["epoch"] for h in history] == list(range(1, 11))
     assert all(s["how"] == "kept" for s in surgery)
     start = json.loads(run_gaia("eval", "--weights", supernet_file, "--arch", "-", "--data", shapes / "val.json",
                                 "--recalibrate", "16", "--recalibrate-data", shapes / "train.json", "--device", "cpu",
                                 "-q", input=MAX_ARCH).stdout)
+    # 10 epochs (160 steps) from a random start: at 8 the gain sat at the edge (0.7 -> 3.5 AP50 on a fresh
+    # install of the dependencies), at 10 it is clear (0.7 -> 18.1)
     assert line["metrics"]["AP50"] > start["AP50"] + 3, (start["AP50"], line["metrics"]["AP50"])
     # the manifest line (with its metrics) feeds predict, whose output pycocotools loads
     results = tmp_path / "detections.json"

@@ -271,10 +271,14 @@ class Bench:
                             features, *self.run_opts, "--seed", seed, "-q"))
         return out
 
+    def tag(self, arm: str, target: str, budget: float, seed: int) -> str:
+        """What names a row's files under ft/ (its fine-tuned model, selection, arch)."""
+        return (f"{self.tname(target)}.{budget}.{arm.replace(' ', '').replace('-', '_')}.{seed}"
+                + self.suffix(*self.variant(arm)))
+
     def arm(self, arm: str, target: str, budget: float, seed: int) -> dict:
-        tag = f"{self.tname(target)}.{budget}.{arm.replace(' ', '').replace('-', '_')}.{seed}"
+        tag = self.tag(arm, target, budget, seed)
         share, pool, staged = self.variant(arm)
-        tag += self.suffix(share, pool, staged)
         candidates, best = self.search(budget)
         best_file = self.work / f"search.{budget}.best.json"
         best_file.write_text(json.dumps(best))
@@ -298,7 +302,7 @@ class Bench:
             if arm == "classic":
                 return {"AP": self.finetune(weights, arch_file, target, seed, tag, epochs=same_steps), "arch": arch}
             # the `gaia` row's selection (its supernet path chose the images), kept or made as that row makes it
-            gaia_tag = f"{self.tname(target)}.{budget}.gaia.{seed}" + self.suffix(share, pool, staged)
+            gaia_tag = self.tag("gaia", target, budget, seed)
             selection = self.work / "ft" / f"{gaia_tag}.selection.json"
             if not selection.is_file():
                 supernet = self.supernet(montage=True)

@@ -3,8 +3,9 @@ chain give a better detector than training on the target alone, or than classic 
 
 An upstream corpus of several toy datasets, each its own style (`toy-data --style`) and class set, joined by
 `unify-labels`; targets unlike it (a style the corpus lacks, a class it lacks, or both), each with a few
-training images and a larger validation set. At each FLOPs budget (detector GFLOPs at the arch's input scale,
-as `gaia space flops` counts them) and on each target, side by side:
+training images and a larger validation set. At each FLOPs budget (detector GMACs at the arch's input scale
+with the space's detector, as `gaia space flops --space` and `search --flops` count them; every row's arch is
+checked to be within it) and on each target, side by side:
 
 - `scratch`: the budget's arch (search's pick under the budget) trained on the target alone from a random
   start, for the fine-tuning rows' number of steps (`--recipe scratch`);
@@ -203,7 +204,11 @@ class Bench:
     # ------------------------------------------------------------------------------------------ archs
 
     def gflops(self, arch: dict) -> float:
-        return json.loads(gaia("space", "flops", "-", stdin=json.dumps(arch)))["detector"]["gflops"]
+        """The detector's GMACs with the space's own detector (FPN channels, box head, proposals), the measure
+        `search --flops` keeps to: without --space, `space flops` costs a bare arch with R50's detector, whose
+        1,000 proposals through a 1,024-wide head swamp the backbone (16-17 GMACs for every arch of `small`)."""
+        return json.loads(gaia("space", "flops", "-", "--space", self.cfg["space"],
+                               stdin=json.dumps(arch)))["detector"]["gflops"]
 
     def budgets(self) -> list[float]:
         """Each --budgets share of the way from the space's smallest to its largest detector GFLOPs."""
@@ -219,7 +224,11 @@ class Bench:
             arch = {"depth": anchor["depth"], "width": anchor["width"], "scale": scale}
             if self.gflops(arch) <= budget:
                 return arch
-        return json.loads(gaia("space", "sample", self.cfg["space"], "-n", 1, "--rule", "min"))
+        return self.smallest()
+
+    def smallest(self) -> dict:
+        arch = json.loads(gaia("space", "sample", self.cfg["space"], "-n", 1, "--rule", "min"))
+        return {k: arch[k] for k in ("depth", "width", "scale")}
 
     def search(self, budget: float) -> tuple[Path, dict]:
         """search's top archs under the budget (a gaia/arch-set) and its best."""
@@ -412,6 +421,10 @@ def main() -> None:
                         start = time.perf_counter()
                         run = {**bench.arm(arm, target, budget, seed), "seconds": 0}
                         run["seconds"] = round(time.perf_counter() - start)
+                        # equal budget: every row's arch within it, by the measure search keeps to
+                        run["gflops"] = round(bench.gflops(run["arch"]), 4)
+                        assert run["gflops"] <= budget or run["arch"] == bench.smallest(), \
+                            f"{arm}: {run['arch']} costs {run['gflops']} GMACs, over the budget {budget}"
                         saved.write_text(json.dumps({"config": row_key, "run": run}, indent=1))
                     runs.append(run)
                 aps = [r["AP"] for r in runs]

@@ -83,6 +83,29 @@ def test_sample_cli_writes_arch_lines_that_chain_into_flops():
     assert len(every.stdout.splitlines()) == preset("tiny").size()
 
 
+def test_flops_of_a_search_pick_use_the_space_the_record_names_as_search_counts_it():
+    """`space flops` on an arch that `search` wrote gives search's own figure: the record names its space, whose
+    detector (64-channel FPN, 256-wide head, 100 proposals for `small`) differs from R50's. A hand-written arch
+    gets R50's detector, a non-preset name is said on stderr, and --space overrides the record."""
+    found = run_gaia("search", "--space", "small", "--flops", "0.3", "--population", "10", "--generations", "2")
+    assert found.returncode == 0, found.stderr
+    pick = json.loads(found.stdout)
+    named = run_gaia("space", "flops", "-", input=found.stdout)
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)["detector"]["gflops"] == pytest.approx(pick["gflops"], rel=1e-6)
+    assert pick["gflops"] <= 0.3
+    assert "detector settings of space small" in named.stderr
+    bare = {k: pick[k] for k in ("depth", "width", "scale")}
+    r50 = json.loads(run_gaia("space", "flops", "-", input=json.dumps(bare)).stdout)["detector"]["gflops"]
+    assert r50 == pytest.approx(summary(Arch.from_dict(bare, "arch"), 81)["detector"]["gflops"]) and r50 > 10
+    other = run_gaia("space", "flops", "-", input=json.dumps({**bare, "space": "mine"}))
+    assert json.loads(other.stdout)["detector"]["gflops"] == pytest.approx(r50) and "'mine', not a preset" in other.stderr
+    forced = run_gaia("space", "flops", "-", "--space", "small", input=json.dumps({**bare, "space": "mine"}))
+    assert json.loads(forced.stdout)["detector"]["gflops"] == pytest.approx(pick["gflops"], rel=1e-6)
+    wrong = run_gaia("space", "flops", "-", input=json.dumps({**bare, "space": "tiny"}))
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1  # the arch is not of the space it names
+
+
 def test_uniform_sampling_covers_every_choice():
     space = preset("ar50to101")
     rng = np.random.default_rng(0)

@@ -60,18 +60,16 @@ def flops(
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
-    """Print an arch's FLOPs (GMACs at input [3, S, S]) and parameters, of the backbone and the detector."""
-    from gaia_cli.space.arch import read_space
-    from gaia_cli.space.archfile import read_arch
-    from gaia_cli.space.flops import summary
+    """Print an arch's FLOPs (GMACs at input [3, S, S]) and parameters, of the backbone and the detector.
 
-    a = read_arch(arch)
-    detector = None
-    if space is not None:
-        s = read_space(space)
-        s.check(a, arch)
-        detector = s.detector
-    console.emit_json(summary(a, classes, detector))
+    The detector's cost depends on its heads (FPN channels, box head, proposals), which a space sets: with
+    --space, that space's; else the space the arch's record names when it is a preset (`space sample`,
+    `search` and `rank` write it), so the figure matches search's; else (a hand-written arch) R50's detector,
+    as the ar50 space has it.
+    """
+    from gaia_cli.space.archfile import arch_flops
+
+    console.emit_json(arch_flops(arch, space, classes))
 
 
 @space_app.command(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gaia_cli import console
 from gaia_cli.artifacts import check_header, loads_json, parse_json, read_input
 from gaia_cli.errors import BadInput
-from gaia_cli.space.arch import Arch
+from gaia_cli.space.arch import PRESETS, Arch, read_space
+from gaia_cli.space.flops import summary
 
 # the kinds read_archs takes, and read_arch
 SET_KINDS = ("gaia/arch", "gaia/arch-set", "gaia/ranking")
@@ -23,12 +25,21 @@ ONE_KINDS = ("gaia/arch", "gaia/ranking")
 def read_arch(spec: str, supernet_sha256: str | None = None) -> Arch:
     """A `gaia/arch` file, a hand-written {"depth", "width", "scale"} object, or a `gaia/ranking` (its best arch;
     refused when `supernet_sha256` is given and the ranking is of another supernet). `-` reads stdin."""
+    return read_arch_and_space(spec, supernet_sha256)[0]
+
+
+def read_arch_and_space(spec: str, supernet_sha256: str | None = None) -> tuple[Arch, str | None]:
+    """`read_arch`, and the name of the space the record says the arch is of (the `space` that `space
+    sample`, `search` and `rank` write), or None where it names none (a hand-written arch)."""
     src = read_input(spec)
     obj = parse_json(src.data, src.name)
     if isinstance(obj, dict) and "kind" in obj:
         if check_header(obj, ONE_KINDS, src.name) == "gaia/ranking":
-            return best_of_ranking(obj, src.name, supernet_sha256)
-    return Arch.from_dict(obj, src.name)
+            best = obj.get("best")
+            named = (best.get("space") if isinstance(best, dict) else None) or obj.get("space")
+            return best_of_ranking(obj, src.name, supernet_sha256), named if isinstance(named, str) else None
+    named = obj.get("space") if isinstance(obj, dict) else None
+    return Arch.from_dict(obj, src.name), named if isinstance(named, str) else None
 
 
 def best_of_ranking(obj: dict[str, Any], source: str, supernet_sha256: str | None = None) -> Arch:
@@ -94,3 +105,23 @@ def read_archs(spec: str, purpose: str | None = None) -> tuple[list[Arch], dict[
     if not archs:
         raise BadInput("holds no archs" + (f": {purpose}" if purpose else ""), src.name)
     return archs, about
+
+
+def arch_flops(spec: str, space: str | None = None, classes: int = 81) -> dict[str, Any]:
+    """`space flops`: an arch's FLOPs and parameters with the detector settings of `space` (checked to hold
+    the arch), else of the preset the arch's record names, else R50's (a hand-written arch)."""
+    arch, named = read_arch_and_space(spec)
+    detector = None
+    if space is not None:
+        s = read_space(space)
+        s.check(arch, spec)
+        detector = s.detector
+    elif named is not None and named.lower() in PRESETS:
+        s = read_space(named)
+        s.check(arch, spec)
+        detector = s.detector
+        console.info(f"detector settings of space {s.name}, which the arch names (--space to use another's)")
+    elif named is not None:
+        console.warn(f"the arch names space {named!r}, not a preset: R50's detector settings are used "
+                     "(--space FILE for that space's)")
+    return summary(arch, classes, detector)

@@ -14,7 +14,7 @@ from typing import Any
 from gaia_cli import console
 from gaia_cli.artifacts import check_header, loads_json, parse_json, read_input
 from gaia_cli.errors import BadInput
-from gaia_cli.space.arch import PRESETS, Arch, read_space
+from gaia_cli.space.arch import PRESETS, Arch, preset, read_space
 from gaia_cli.space.flops import summary
 
 # the kinds read_archs takes, and read_arch
@@ -111,17 +111,14 @@ def arch_flops(spec: str, space: str | None = None, classes: int = 81) -> dict[s
     """`space flops`: an arch's FLOPs and parameters with the detector settings of `space` (checked to hold
     the arch), else of the preset the arch's record names, else R50's (a hand-written arch)."""
     arch, named = read_arch_and_space(spec)
-    detector = None
-    if space is not None:
-        s = read_space(space)
-        s.check(arch, spec)
-        detector = s.detector
-    elif named is not None and named.lower() in PRESETS:
-        s = read_space(named)
-        s.check(arch, spec)
-        detector = s.detector
-        console.info(f"detector settings of space {s.name}, which the arch names (--space to use another's)")
-    elif named is not None:
+    if space is None and named is not None and named.lower() not in PRESETS:
         console.warn(f"the arch names space {named!r}, not a preset: R50's detector settings are used "
                      "(--space FILE for that space's)")
+    detector = None
+    if space is not None or named is not None and named.lower() in PRESETS:
+        s = read_space(space) if space is not None else preset(named)
+        s.check(arch, spec)
+        detector = s.detector
+        if space is None:
+            console.info(f"detector settings of space {s.name}, which the arch names (--space to use another's)")
     return summary(arch, classes, detector)

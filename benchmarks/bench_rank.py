@@ -5,7 +5,8 @@ fine-tuning (1 warm-up + 2 epochs) and the full 1x fine-tuning (13 epochs), all 
 
 1. The upstream supernet: `gaia train-supernet` on toy data (bench_learning's recipe and helpers; its
    --workdir caches what was made, and `--supernet FILE` takes one already trained, e.g. bench_learning's).
-2. The target task: a second toy set (another seed, four of the supernet's shapes).
+2. The target task: a second toy set (another seed, four of the supernet's shapes), in the upstream's
+   style or, with `--target-style`, another (GAIA's downstream tasks are other domains than its corpus).
 3. N candidates: `gaia space sample SPACE -n N --seed 1` (distinct uniform paths).
 4. `gaia rank --candidates ... --reference 1x`, once per seed.
 
@@ -16,6 +17,7 @@ paper: tau 0.18 (direct) against 0.85 (fast), on COCO-scale detectors.
     python benchmarks/bench_rank.py --quick              # tiny space, 12 candidates, one seed (~15 min on a CPU)
     python benchmarks/bench_rank.py                      # small space, 16 candidates, 3 seeds (hours on a CPU)
     python benchmarks/bench_rank.py --quick --seeds 2 --target-val 200   # does the 1x reference reproduce itself?
+    python benchmarks/bench_rank.py --quick --seeds 3 --target-val 400 --target-style comic   # an unseen style
     python benchmarks/bench_rank.py --scale gpu --device cuda --json rank.json
 """
 
@@ -45,6 +47,7 @@ SCALES = {
             "target_images": 128, "target_val": 80, "candidates": 16, "ft_batch": 8, "seeds": 3},
 }
 TARGET_CLASSES = "circle,square,triangle,ring"
+UPSTREAM_STYLE = "dim"  # toy-data's default style, the upstream set's
 # the fine-tuning rate: GAIA's 0.0001875 per image suits large pre-trained detectors; these tiny ones,
 # trained for a few hundred steps, need the rate their own training used (as the quickstart does)
 LR_PER_IMAGE = 0.0025
@@ -59,6 +62,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="epochs of the supernet's training (default: the scale's)")
     parser.add_argument("--target-val", type=int, help="the target's validation images (default: the scale's); the "
                         "1x reference reproduces itself between seeds only as well as they measure it")
+    parser.add_argument("--target-style", default=UPSTREAM_STYLE, help="the target's toy style (default: the "
+                        f"upstream's, {UPSTREAM_STYLE}; `gaia toy-data --list-styles` names the others)")
     parser.add_argument("--supernet", type=Path, help="an upstream supernet already trained (its space is used)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workdir", type=Path, help="keep the files here and reuse them (default: a temp folder)")
@@ -69,6 +74,7 @@ def main() -> None:
     cfg["candidates"] = args.candidates or cfg["candidates"]
     cfg["epochs"] = args.epochs or cfg["epochs"]
     cfg["target_val"] = args.target_val or cfg["target_val"]
+    cfg["target_style"] = args.target_style
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_rank."))
     work.mkdir(parents=True, exist_ok=True)
     print(f"bench_rank: {cfg}; device {args.device}; {os.environ.get('OMP_NUM_THREADS', 'all')} threads; in {work}",
@@ -93,21 +99,23 @@ def main() -> None:
         space = art.meta("space")
     space_file = work / "space.json"
     space_file.write_text(json.dumps(json_artifact("gaia/space", space)))
-    target = work / f"target.val{cfg['target_val']}"  # a workdir keeps each validation size's target apart
+    # a workdir keeps each style's and validation size's target (and rankings) apart
+    tag = ("" if args.target_style == UPSTREAM_STYLE else f"{args.target_style}.") + f"val{cfg['target_val']}"
+    target = work / f"target.{tag}"
     if not (target / "train.json").is_file():
         gaia("toy-data", target, "--images", cfg["target_images"], "--val-images", cfg["target_val"], "--size",
-             cfg["size"], "--seed", 1, "--classes", TARGET_CLASSES, "-q")
+             cfg["size"], "--seed", 1, "--classes", TARGET_CLASSES, "--style", args.target_style, "-q")
     candidates = work / "candidates.jsonl"
     candidates.write_text(gaia("space", "sample", space_file, "-n", 4 * cfg["candidates"], "--seed", 1))
     lines = list(dict.fromkeys(json.dumps({k: json.loads(ln)[k] for k in ("depth", "width", "scale")})
                                for ln in candidates.read_text().splitlines()))[: cfg["candidates"]]
     candidates.write_text("\n".join(lines) + "\n")
     print(f"{len(lines)} candidates of {space['name']}; target: {cfg['target_images']} / {cfg['target_val']} "
-          f"images ({TARGET_CLASSES})", flush=True)
+          f"images ({TARGET_CLASSES}, style {args.target_style})", flush=True)
 
     runs, rankings = [], []
     for seed in range(cfg["seeds"]):
-        out = work / f"ranking.val{cfg['target_val']}.seed{seed}.json"
+        out = work / f"ranking.{tag}.seed{seed}.json"
         if not out.is_file():
             start = time.perf_counter()
             gaia("rank", "--weights", supernet, "--data", target / "train.json", "--val", target / "val.json",

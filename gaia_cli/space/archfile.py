@@ -111,14 +111,16 @@ def arch_flops(spec: str, space: str | None = None, classes: int = 81) -> dict[s
     """`space flops`: an arch's FLOPs and parameters with the detector settings of `space` (checked to hold
     the arch), else of the preset the arch's record names, else R50's (a hand-written arch)."""
     arch, named = read_arch_and_space(spec)
-    if space is None and named is not None and named.lower() not in PRESETS:
-        console.warn(f"the arch names space {named!r}, not a preset: R50's detector settings are used "
-                     "(--space FILE for that space's)")
-    detector = None
-    if space is not None or named is not None and named.lower() in PRESETS:
-        s = read_space(space) if space is not None else preset(named)
-        s.check(arch, spec)
-        detector = s.detector
-        if space is None:
-            console.info(f"detector settings of space {s.name}, which the arch names (--space to use another's)")
-    return summary(arch, classes, detector)
+    if space is not None:
+        s = read_space(space)
+    elif named is not None and named.lower() in PRESETS:
+        s = preset(named)
+    else:
+        if named is not None:
+            console.warn(f"the arch names space {named!r}, not a preset: R50's detector settings are used "
+                         "(--space FILE for that space's)")
+        return summary(arch, classes, None)
+    s.check(arch, spec)
+    if space is None:
+        console.info(f"detector settings of space {s.name}, which the arch names (--space to use another's)")
+    return summary(arch, classes, s.detector)

@@ -35,6 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_learning import gaia, train  # noqa: E402  (the learning benchmark's CLI runner and training step)
 
+from gaia_cli.data.toy import DEFAULT_STYLE, STYLES  # noqa: E402  (toy-data's default style is the upstream set's)
+
 SCALES = {
     # upstream toy set and supernet training; target set; candidates; fine-tuning; seeds
     # quick: 24 epochs (504 steps), not 12: in 252 the `tiny` supernet collapses to background at the scratch
@@ -47,7 +49,6 @@ SCALES = {
             "target_images": 128, "target_val": 80, "candidates": 16, "ft_batch": 8, "seeds": 3},
 }
 TARGET_CLASSES = "circle,square,triangle,ring"
-UPSTREAM_STYLE = "dim"  # toy-data's default style, the upstream set's
 # the fine-tuning rate: GAIA's 0.0001875 per image suits large pre-trained detectors; these tiny ones,
 # trained for a few hundred steps, need the rate their own training used (as the quickstart does)
 LR_PER_IMAGE = 0.0025
@@ -62,8 +63,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="epochs of the supernet's training (default: the scale's)")
     parser.add_argument("--target-val", type=int, help="the target's validation images (default: the scale's); the "
                         "1x reference reproduces itself between seeds only as well as they measure it")
-    parser.add_argument("--target-style", default=UPSTREAM_STYLE, help="the target's toy style (default: the "
-                        f"upstream's, {UPSTREAM_STYLE}; `gaia toy-data --list-styles` names the others)")
+    parser.add_argument("--target-style", default=DEFAULT_STYLE, choices=list(STYLES),
+                        help=f"the target's toy style (default: the upstream's, {DEFAULT_STYLE})")
     parser.add_argument("--supernet", type=Path, help="an upstream supernet already trained (its space is used)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workdir", type=Path, help="keep the files here and reuse them (default: a temp folder)")
@@ -100,7 +101,7 @@ def main() -> None:
     space_file = work / "space.json"
     space_file.write_text(json.dumps(json_artifact("gaia/space", space)))
     # a workdir keeps each style's and validation size's target (and rankings) apart
-    tag = ("" if args.target_style == UPSTREAM_STYLE else f"{args.target_style}.") + f"val{cfg['target_val']}"
+    tag = ("" if args.target_style == DEFAULT_STYLE else f"{args.target_style}.") + f"val{cfg['target_val']}"
     target = work / f"target.{tag}"
     if not (target / "train.json").is_file():
         gaia("toy-data", target, "--images", cfg["target_images"], "--val-images", cfg["target_val"], "--size",
